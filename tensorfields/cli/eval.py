@@ -1,0 +1,75 @@
+"""``tf-eval``: render a trained run's test views and score them."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from tensorfields.cli.errors import run_cli
+from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
+from tensorfields.pipeline.config import load_config
+from tensorfields.pipeline.evaluator import evaluate_split
+from tensorfields.pipeline.lpips import load_lpips
+from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.scene_data import scene_data_for
+from tensorfields.pipeline.trainer import resolve_device
+
+
+@dataclass
+class EvalArgs:
+    """Evaluate a run: PSNR, SSIM and LPIPS per view, and ground truth | render | depth PNGs."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """Run directory written by tf-train."""
+    split: str = "test"
+    """Split to evaluate: test, val or train."""
+    every: int = 1
+    """Evaluate every N-th view."""
+    lpips: bool = True
+    """Compute LPIPS (skipped with a notice when its weights cannot be had)."""
+    output: Path | None = None
+    """Where to write images and metrics.json (default: <run_dir>/eval/<split>)."""
+    device: str = "auto"
+    """'auto', 'cpu' or 'cuda'."""
+
+
+def main(args: list[str]) -> None:
+    opts = tyro.cli(EvalArgs, args=args)
+    config = load_config(opts.run_dir / "config.yaml")
+    payload = load_checkpoint(latest_checkpoint(opts.run_dir))
+    device = resolve_device(opts.device)
+    model = build_model(config)
+    model.load_checkpoint_state(payload["model"])
+    model.to(device)
+    scene = scene_data_for(config)
+    split = getattr(scene, opts.split) if opts.split in ("train", "val", "test") else None
+    if split is None:
+        raise ValueError(f"unknown split {opts.split!r}; use train, val or test")
+    out_dir = opts.output or opts.run_dir / "eval" / opts.split
+    lpips = load_lpips(device) if opts.lpips else None
+    result = evaluate_split(
+        model,
+        split,
+        out_dir,
+        indices=list(range(0, len(split), opts.every)),
+        lpips=lpips,
+        depth_range=scene.depth_range,
+    )
+    print(
+        f"{config.method} on {config.scene}, step {payload['step']}, "
+        f"{len(result['views'])} {opts.split} views"
+    )
+    for key, value in result["mean"].items():
+        print(f"  {key:8s} {value:.4f}")
+    print(f"wrote {out_dir}")
+
+
+def entrypoint() -> None:
+    run_cli(main, sys.argv[1:])
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,265 @@
+"""TensoRF (Chen et al., ECCV 2022): a VM or CP radiance field rendered by fixed-step marching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from tensorfields.core.carving import carve_visual_hull
+from tensorfields.core.occupancy import cell_centers, dilate, occupied_bounds
+from tensorfields.core.rays import ray_aabb_intersect
+from tensorfields.core.render import accumulate_along_rays, render_transmittance
+from tensorfields.core.sampling import march_rays, sample_points
+from tensorfields.models.base import Model, RenderOutput
+from tensorfields.representations.tensorf_field import (
+    TensoRFField,
+    log_linear_voxel_counts,
+    resolution_for_voxels,
+)
+
+
+@dataclass
+class TensoRFModelConfig:
+    """TensoRF with the official lego recipe (configs/lego.txt + opt.py) as defaults."""
+
+    decomposition: str = "vm"
+    """Factorization of the feature grid: 'vm' (vector-matrix) or 'cp'."""
+    density_components: int = 16
+    """Density components per plane/line pair (VM) or in total (CP)."""
+    appearance_components: int = 48
+    """Appearance components per plane/line pair (VM) or in total (CP)."""
+    appearance_dim: int = 27
+    """Width of the appearance basis output fed to the shading MLP."""
+    init_scale: float = 0.1
+    """Factors start as randn * init_scale (official: 0.1 for VM, 0.2 for CP)."""
+    voxels_init: int = 128**3
+    """Voxel count of the grid at the start."""
+    voxels_final: int = 300**3
+    """Voxel count of the grid after the last upsampling."""
+    upsample_steps: tuple[int, ...] = (2000, 3000, 4000, 5500, 7000)
+    """Iterations at which the grid grows (log-linearly in voxel count)."""
+    alpha_mask_steps: tuple[int, ...] = (2000, 4000)
+    """Occupancy (alpha mask) updates: the first shrinks the box, the second filters rays."""
+    occupancy_update_every: int = 0
+    """Also refresh the occupancy grid every N iterations after the first update (0: never)."""
+    occupancy_init: str = "none"
+    """'none' (official: march the whole box until the first update) or 'carve': start from the
+    visual hull of the training images' alpha masks, and shrink the box to it (not in the paper)."""
+    carve_resolution: int = 128
+    """Resolution per axis of the carved occupancy grid."""
+    alpha_threshold: float = 1e-4
+    """A cell is occupied when the (dilated) alpha of one step there exceeds this."""
+    max_mask_resolution: int = 256
+    """Cap on the occupancy grid resolution per axis."""
+    step_ratio: float = 0.5
+    """Marching step as a fraction of the voxel size."""
+    distance_scale: float = 25.0
+    """Density multiplier (TensoRF's distance scale)."""
+    density_shift: float = -10.0
+    """Density = softplus(feature + shift)."""
+    weight_threshold: float = 1e-4
+    """Appearance and the MLP run only on samples whose weight exceeds this."""
+    l1_weight_initial: float = 8e-5
+    """L1 on density factors until the first occupancy update."""
+    l1_weight_rest: float = 4e-5
+    """L1 on density factors after it."""
+    lr_factors: float = 0.02
+    """Adam learning rate of the grid factors."""
+    lr_network: float = 1e-3
+    """Adam learning rate of the basis matrix and the shading MLP."""
+    feature_pe: int = 2
+    """Positional-encoding frequencies on the features fed to the MLP."""
+    view_pe: int = 2
+    """Positional-encoding frequencies on the view direction."""
+    mlp_width: int = 128
+    """Hidden width of the shading MLP."""
+    aabb: tuple[float, ...] = (-1.5, -1.5, -1.5, 1.5, 1.5, 1.5)
+    """Scene box (xmin, ymin, zmin, xmax, ymax, zmax); set from the scene preset."""
+    near: float = 2.0
+    """Near distance along rays; set from the scene preset."""
+    far: float = 6.0
+    """Far distance along rays; set from the scene preset."""
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Colour behind the scene; set from the scene preset."""
+
+
+class TensoRFModel(Model):
+    def __init__(self, config: TensoRFModelConfig):
+        super().__init__()
+        self.config = config
+        aabb = torch.tensor(config.aabb, dtype=torch.float32)
+        self.field = TensoRFField(
+            aabb,
+            resolution_for_voxels(aabb, config.voxels_init),
+            kind=config.decomposition,
+            density_components=config.density_components,
+            appearance_components=config.appearance_components,
+            appearance_dim=config.appearance_dim,
+            init_scale=config.init_scale,
+            density_shift=config.density_shift,
+            feature_pe=config.feature_pe,
+            view_pe=config.view_pe,
+            hidden=config.mlp_width,
+        )
+        # An empty grid means "not computed yet": every sample in the box is marched.
+        self.register_buffer("occupancy", torch.zeros(0, 0, 0, dtype=torch.bool))
+        self.register_buffer("occupancy_aabb", aabb.clone())
+        self.register_buffer("background", torch.tensor(config.background, dtype=torch.float32))
+        self.upsample_voxels = dict(
+            zip(
+                config.upsample_steps,
+                log_linear_voxel_counts(
+                    config.voxels_init, config.voxels_final, len(config.upsample_steps)
+                ),
+                strict=True,
+            )
+        )
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def param_groups(self, lr_scale: float = 1.0) -> list[dict]:
+        f = self.field
+        factors = list(f.density_field.parameters()) + list(f.appearance_field.parameters())
+        network = list(f.basis.parameters()) + list(f.head.parameters())
+        return [
+            {"name": "factors", "params": factors, "lr": self.config.lr_factors * lr_scale},
+            {"name": "network", "params": network, "lr": self.config.lr_network * lr_scale},
+        ]
+
+    def l1_weight(self) -> float:
+        shrunk = self.occupancy.numel() > 0
+        return self.config.l1_weight_rest if shrunk else self.config.l1_weight_initial
+
+    def density_l1(self) -> Tensor:
+        return sum(p.abs().mean() for p in self.field.density_field.parameters())
+
+    def loss(
+        self, output: RenderOutput, target: Float[Tensor, "n 3"], step: int
+    ) -> dict[str, Tensor]:
+        mse = torch.mean((output.rgb - target) ** 2)
+        l1 = self.density_l1()
+        return {"loss": mse + self.l1_weight() * l1, "mse": mse, "l1": l1}
+
+    # -- rendering --------------------------------------------------------------------------------
+    def step_size(self) -> float:
+        return float(self.field.voxel_size().mean()) * self.config.step_ratio
+
+    def render_rays(
+        self, origins: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"], training: bool
+    ) -> RenderOutput:
+        n = origins.shape[0]
+        cfg = self.config
+        t_min, t_max = ray_aabb_intersect(origins, directions, self.field.aabb, cfg.near, cfg.far)
+        offsets = torch.rand_like(t_min) if training else None
+        has_grid = self.occupancy.numel() > 0
+        ray_idx, t0, t1 = march_rays(
+            origins,
+            directions,
+            t_min,
+            t_max,
+            self.step_size(),
+            offsets,
+            self.occupancy if has_grid else None,
+            self.occupancy_aabb,
+        )
+        xyz = sample_points(origins, directions, ray_idx, t0, t1)
+        sigmas = self.field.density(xyz) * cfg.distance_scale
+        weights, _ = render_transmittance(sigmas, t0, t1, ray_idx, n)
+        acc = accumulate_along_rays(weights, ray_idx, None, n)[:, 0]
+        depth = accumulate_along_rays(weights, ray_idx, (0.5 * (t0 + t1))[:, None], n)[:, 0]
+        shade = weights > cfg.weight_threshold
+        rgbs = self.field.color(xyz[shade], directions[ray_idx[shade]])
+        rgb = accumulate_along_rays(weights[shade], ray_idx[shade], rgbs, n)
+        rgb = rgb + (1.0 - acc)[:, None] * self.background
+        stats = {"samples": float(ray_idx.numel()), "shaded": float(shade.sum())}
+        return RenderOutput(
+            rgb=rgb, depth=depth / acc.clamp(min=1e-10), accumulation=acc, stats=stats
+        )
+
+    # -- schedule -------------------------------------------------------------------------------
+    def before_step(self, step: int, datamanager) -> bool:
+        """Occupancy updates, box shrink, ray filtering and grid upsampling, as in TensoRF."""
+        cfg = self.config
+        rebuild = False
+        if step == 0 and cfg.occupancy_init == "carve" and self.occupancy.numel() == 0:
+            self.carve(datamanager.split)
+            rebuild = True
+        first_mask = cfg.alpha_mask_steps[0] if cfg.alpha_mask_steps else None
+        periodic = (
+            cfg.occupancy_update_every > 0
+            and first_mask is not None
+            and step > first_mask
+            and step % cfg.occupancy_update_every == 0
+        )
+        if step in cfg.alpha_mask_steps or periodic:
+            self.update_occupancy()
+            if step == first_mask:
+                self.field.crop(occupied_bounds(self.occupancy, self.occupancy_aabb))
+                rebuild = True
+            if len(cfg.alpha_mask_steps) > 1 and step == cfg.alpha_mask_steps[1] and datamanager:
+                datamanager.keep_rays(self.rays_hit_occupancy)
+        if step in self.upsample_voxels:
+            self.field.resize(resolution_for_voxels(self.field.aabb, self.upsample_voxels[step]))
+            rebuild = True
+        return rebuild
+
+    @torch.no_grad()
+    def carve(self, split) -> None:
+        """Occupancy from the visual hull of the training masks; regrow the grid in its bounds."""
+        if split.alphas is None:
+            return
+        cams = split.cameras
+        intrinsics = torch.stack([cams.fx, cams.fy, cams.cx, cams.cy], dim=-1)
+        resolution = (self.config.carve_resolution,) * 3
+        aabb = self.field.aabb.detach().cpu().clone()
+        grid = carve_visual_hull(cams.c2w, intrinsics, split.alphas > 1e-3, aabb, resolution)
+        grid = dilate(grid)
+        device = self.field.aabb.device
+        self.occupancy = grid.to(device)
+        self.occupancy_aabb = aabb.to(device)
+        bounds = occupied_bounds(grid, aabb)
+        self.field.crop(bounds.to(device))
+        self.field.resize(resolution_for_voxels(self.field.aabb, self.config.voxels_init))
+        kept = grid.float().mean().item()
+        print(f"Carved occupancy: {100 * kept:.1f}% of cells kept; box {bounds.tolist()}")
+
+    @torch.no_grad()
+    def update_occupancy(self, chunk: int = 2**18) -> None:
+        """Alpha of one marching step at each cell centre, dilated, thresholded (TensoRF)."""
+        cap = self.config.max_mask_resolution
+        resolution = tuple(min(r, cap) for r in self.field.resolution)
+        aabb = self.field.aabb.clone()
+        centers = cell_centers(aabb, resolution).reshape(-1, 3)
+        step = self.step_size()
+        alpha = torch.cat(
+            [
+                1.0
+                - torch.exp(
+                    -self.field.density(centers[i : i + chunk]) * self.config.distance_scale * step
+                )
+                for i in range(0, centers.shape[0], chunk)
+            ]
+        ).reshape(resolution)
+        self.occupancy = dilate(alpha > self.config.alpha_threshold)
+        self.occupancy_aabb = aabb
+
+    @torch.no_grad()
+    def rays_hit_occupancy(
+        self, origins: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"]
+    ) -> Tensor:
+        """Whether each ray passes through an occupied cell (used to drop useless training rays)."""
+        t_min, t_max = ray_aabb_intersect(
+            origins, directions, self.occupancy_aabb, self.config.near, self.config.far
+        )
+        cell = float(
+            (
+                (self.occupancy_aabb[3:] - self.occupancy_aabb[:3])
+                / torch.tensor(self.occupancy.shape)
+            ).min()
+        )
+        ray_idx, _, _ = march_rays(
+            origins, directions, t_min, t_max, cell, None, self.occupancy, self.occupancy_aabb
+        )
+        return torch.bincount(ray_idx, minlength=origins.shape[0]) > 0

@@ -1,0 +1,76 @@
+"""Serves shuffled batches of training rays, generated on the fly from cameras and pixels.
+
+Rays are never materialised for the whole dataset (the official TensoRF code holds every ray in
+memory); a batch is a set of flat pixel indices turned into rays when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from tensorfields.data.dataset import SceneSplit
+
+
+class RayDataManager:
+    """Epoch-wise shuffled pixel batches over the training images (TensoRF's SimpleSampler)."""
+
+    def __init__(self, split: SceneSplit, batch_size: int, seed: int = 0):
+        self.split = split
+        self.batch_size = batch_size
+        self.n_images, self.height, self.width = split.images.shape[:3]
+        self.pixels = split.images.reshape(-1, 3)
+        self.active = torch.arange(self.pixels.shape[0])
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.empty(0, dtype=torch.long)
+        self.cursor = 0
+
+    def __len__(self) -> int:
+        return self.active.numel()
+
+    def rays_for(self, flat: Tensor) -> tuple[Float[Tensor, "n 3"], Float[Tensor, "n 3"]]:
+        per_image = self.height * self.width
+        image, pixel = flat // per_image, flat % per_image
+        return self.split.cameras.rays_for_pixels(image, pixel // self.width, pixel % self.width)
+
+    def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(origins, directions, rgb)`` of the next ``batch_size`` rays."""
+        if self.cursor + self.batch_size > self.order.numel():
+            self.order = self.active[torch.randperm(self.active.numel(), generator=self.generator)]
+            self.cursor = 0
+        flat = self.order[self.cursor : self.cursor + self.batch_size]
+        self.cursor += self.batch_size
+        origins, directions = self.rays_for(flat)
+        return origins, directions, self.pixels[flat]
+
+    @torch.no_grad()
+    def keep_rays(self, predicate: Callable[[Tensor, Tensor], Tensor], chunk: int = 2**16) -> None:
+        """Keep only the training rays for which ``predicate(origins, directions)`` holds."""
+        keep = torch.cat(
+            [
+                predicate(*self.rays_for(self.active[i : i + chunk]))
+                for i in range(0, self.active.numel(), chunk)
+            ]
+        )
+        before = self.active.numel()
+        self.active = self.active[keep]
+        self.order = torch.empty(0, dtype=torch.long)
+        self.cursor = 0
+        print(f"Ray filtering: kept {self.active.numel()} of {before} training rays")
+
+    def state_dict(self) -> dict:
+        return {
+            "active": self.active,
+            "order": self.order,
+            "cursor": self.cursor,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.active = state["active"]
+        self.order = state["order"]
+        self.cursor = state["cursor"]
+        self.generator.set_state(state["generator"])

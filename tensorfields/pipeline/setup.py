@@ -1,0 +1,85 @@
+"""From a command line to a ready config: method preset, scene preset, resume, user flags."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import tyro
+
+from tensorfields.data.scenes import load_preset
+from tensorfields.pipeline.config import (
+    ExperimentConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+from tensorfields.pipeline.registry import DEFAULT_METHOD, METHODS, method_config
+from tensorfields.pipeline.scene_data import apply_scene_preset
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+def default_config(method: str, preset: str, scene: str) -> ExperimentConfig:
+    """Method preset, then the scene's bounds and its per-method overrides."""
+    config = method_config(method, preset)
+    scene_preset = load_preset(scene)
+    config = apply_scene_preset(config, scene_preset)
+    config.scene = scene
+    overrides = scene_preset.overrides.get(method, {})
+    if overrides:
+        config = config_from_dict(ExperimentConfig, _merge(config_to_dict(config), overrides))
+    return config
+
+
+USAGE = "tf-train [METHOD] [--scene NAME] [--preset paper|cpu] [--resume RUN_DIR] [options]"
+
+
+def parse_train_args(args: list[str]) -> tuple[ExperimentConfig, Path]:
+    """Parse ``tf-train`` arguments into a config and the run directory it writes to."""
+    resume = _flag_value(args, "--resume")
+    if resume is not None:
+        run_dir = Path(resume)
+        config_path = run_dir / "config.yaml"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{run_dir}: not a run directory (no config.yaml)")
+        default = load_config(config_path)
+        if args and args[0] in METHODS and args[0] != default.method:
+            raise ValueError(f"{run_dir} was trained with {default.method}, not {args[0]}")
+        rest = args[1:] if args and args[0] in METHODS else args
+    else:
+        if args and not args[0].startswith("-") and args[0] not in METHODS:
+            raise ValueError(f"unknown method {args[0]!r}; available: {', '.join(METHODS)}")
+        method = args[0] if args and args[0] in METHODS else DEFAULT_METHOD
+        rest = args[1:] if args and args[0] in METHODS else args
+        preset = _flag_value(rest, "--preset") or "paper"
+        scene = _flag_value(rest, "--scene") or "lego"
+        default = default_config(method, preset, scene)
+        default.method = method
+    description = "Train a scene representation. Methods: " + ", ".join(
+        f"{name} ({spec.description})" for name, spec in METHODS.items()
+    )
+    config = tyro.cli(ExperimentConfig, default=default, args=rest, description=description)
+    if resume is not None:
+        config.resume = Path(resume)
+        return config, Path(resume)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    return config, config.output_dir / config.scene / config.method / stamp

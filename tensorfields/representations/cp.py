@@ -1,0 +1,54 @@
+"""CANDECOMP/PARAFAC (CP) decomposition of a 3D feature grid: sums of rank-one tensors."""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from tensorfields.representations.grid_factors import resize_factor, sample_line
+
+
+class CP(nn.Module):
+    """``sum_r X_r(x) * Y_r(y) * Z_r(z)`` with ``C`` components; coordinates in [-1, 1]^3.
+
+    ``forward`` returns the per-component products ``(n, C)``.
+    """
+
+    def __init__(self, components: int, resolution: tuple[int, int, int], init_scale: float = 0.2):
+        super().__init__()
+        self.components = components
+        self.lines = nn.ParameterList(
+            nn.Parameter(init_scale * torch.randn(1, components, resolution[axis], 1))
+            for axis in range(3)
+        )
+
+    @property
+    def resolution(self) -> tuple[int, int, int]:
+        return tuple(line.shape[2] for line in self.lines)
+
+    @property
+    def output_dim(self) -> int:
+        return self.components
+
+    def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
+        out = sample_line(self.lines[0], xyz[:, 0])
+        for axis in (1, 2):
+            out = out * sample_line(self.lines[axis], xyz[:, axis])
+        return out
+
+    def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
+        return self(xyz)
+
+    def summed(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+        return self(xyz).sum(dim=1)
+
+    @torch.no_grad()
+    def resize(self, resolution: tuple[int, int, int]) -> None:
+        for axis, line in enumerate(self.lines):
+            line.data = resize_factor(line, (resolution[axis], 1))
+
+    @torch.no_grad()
+    def crop(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> None:
+        for axis, line in enumerate(self.lines):
+            line.data = line.data[:, :, lo[axis] : hi[axis] + 1].contiguous()

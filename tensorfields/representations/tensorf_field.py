@@ -1,0 +1,110 @@
+"""The TensoRF radiance field: a density decomposition, an appearance one and a shading head."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from tensorfields.representations.cp import CP
+from tensorfields.representations.shading import MLPFeaHead
+from tensorfields.representations.vm import VM
+
+
+def make_decomposition(
+    kind: str, components: int, resolution: tuple[int, int, int], init_scale: float
+):
+    if kind == "vm":
+        return VM(components, resolution, init_scale)
+    if kind == "cp":
+        return CP(components, resolution, init_scale)
+    raise ValueError(f"unknown decomposition {kind!r}; expected 'vm' or 'cp'")
+
+
+class TensoRFField(nn.Module):
+    """Density ``softplus(sum of density factors + shift)``; colour from ``MLP_Fea(basis(app))``.
+
+    Points are world coordinates; the field maps its ``aabb`` to the factors' [-1, 1]^3.
+    """
+
+    def __init__(
+        self,
+        aabb: Float[Tensor, "6"],
+        resolution: tuple[int, int, int],
+        kind: str = "vm",
+        density_components: int = 16,
+        appearance_components: int = 48,
+        appearance_dim: int = 27,
+        init_scale: float = 0.1,
+        density_shift: float = -10.0,
+        feature_pe: int = 2,
+        view_pe: int = 2,
+        hidden: int = 128,
+    ):
+        super().__init__()
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
+        self.density_shift = density_shift
+        self.density_field = make_decomposition(kind, density_components, resolution, init_scale)
+        self.appearance_field = make_decomposition(
+            kind, appearance_components, resolution, init_scale
+        )
+        self.basis = nn.Linear(self.appearance_field.output_dim, appearance_dim, bias=False)
+        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden)
+
+    @property
+    def resolution(self) -> tuple[int, int, int]:
+        return self.density_field.resolution
+
+    def normalize(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n 3"]:
+        return (xyz - self.aabb[:3]) / (self.aabb[3:] - self.aabb[:3]) * 2.0 - 1.0
+
+    def density(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+        """Volume density at world points (before TensoRF's distance scale)."""
+        return F.softplus(self.density_field.summed(self.normalize(xyz)) + self.density_shift)
+
+    def color(
+        self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]
+    ) -> Float[Tensor, "n 3"]:
+        features = self.basis(self.appearance_field.features(self.normalize(xyz)))
+        return self.head(features, view_dirs)
+
+    def voxel_size(self) -> Float[Tensor, "3"]:
+        """Spacing of the factor grid's nodes (align_corners: ``size / (res - 1)``)."""
+        res = torch.tensor(self.resolution, dtype=self.aabb.dtype, device=self.aabb.device)
+        return (self.aabb[3:] - self.aabb[:3]) / (res - 1)
+
+    def resize(self, resolution: tuple[int, int, int]) -> None:
+        self.density_field.resize(resolution)
+        self.appearance_field.resize(resolution)
+
+    @torch.no_grad()
+    def crop(self, new_aabb: Float[Tensor, "6"]) -> None:
+        """Shrink to the grid nodes enclosing ``new_aabb``; the field inside is unchanged."""
+        unit = self.voxel_size()
+        res = torch.tensor(self.resolution)
+        lo = torch.floor((new_aabb[:3] - self.aabb[:3]) / unit + 1e-4).long().cpu()
+        hi = torch.ceil((new_aabb[3:] - self.aabb[:3]) / unit - 1e-4).long().cpu()
+        lo = lo.clamp(min=0)
+        hi = torch.minimum(torch.maximum(hi, lo + 1), res - 1)
+        lo = torch.minimum(lo, hi - 1)
+        self.density_field.crop(tuple(lo.tolist()), tuple(hi.tolist()))
+        self.appearance_field.crop(tuple(lo.tolist()), tuple(hi.tolist()))
+        old_min = self.aabb[:3].clone()
+        self.aabb[:3] = old_min + lo.to(unit) * unit
+        self.aabb[3:] = old_min + hi.to(unit) * unit
+
+
+def log_linear_voxel_counts(start: int, end: int, steps: int) -> list[int]:
+    """Voxel counts growing log-linearly from ``start`` to ``end`` in ``steps`` (TensoRF)."""
+    counts = torch.exp(torch.linspace(math.log(start), math.log(end), steps + 1))[1:]
+    return [round(float(c)) for c in counts]
+
+
+def resolution_for_voxels(aabb: Float[Tensor, "6"], n_voxels: int) -> tuple[int, int, int]:
+    """Per-axis grid resolution with about ``n_voxels`` cubic voxels over ``aabb`` (official)."""
+    size = aabb[3:] - aabb[:3]
+    voxel = float((size.prod() / n_voxels) ** (1 / 3))
+    return tuple(int(v) for v in (size / voxel).long().tolist())

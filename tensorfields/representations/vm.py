@@ -1,0 +1,78 @@
+"""TensoRF's vector-matrix (VM) decomposition of a 3D feature grid."""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from tensorfields.representations.grid_factors import (
+    LINE_AXES,
+    PLANE_AXES,
+    resize_factor,
+    sample_line,
+    sample_plane,
+)
+
+
+class VM(nn.Module):
+    """``sum_r P_r(u, v) * L_r(w)`` for the three (plane, line) pairs, ``C`` components each.
+
+    Coordinates are normalised to [-1, 1]^3 by the caller. ``forward`` returns the per-pair
+    products ``(n, 3, C)``; a density sums them, an appearance flattens them to ``3C`` features.
+    """
+
+    def __init__(self, components: int, resolution: tuple[int, int, int], init_scale: float = 0.1):
+        super().__init__()
+        self.components = components
+        self.planes = nn.ParameterList()
+        self.lines = nn.ParameterList()
+        for (a, b), c in zip(PLANE_AXES, LINE_AXES, strict=True):
+            shape_p = (1, components, resolution[b], resolution[a])
+            self.planes.append(nn.Parameter(init_scale * torch.randn(shape_p)))
+            self.lines.append(
+                nn.Parameter(init_scale * torch.randn(1, components, resolution[c], 1))
+            )
+
+    @property
+    def resolution(self) -> tuple[int, int, int]:
+        res = [0, 0, 0]
+        for line, axis in zip(self.lines, LINE_AXES, strict=True):
+            res[axis] = line.shape[2]
+        return tuple(res)
+
+    @property
+    def output_dim(self) -> int:
+        return 3 * self.components
+
+    def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n 3 c"]:
+        out = []
+        for plane, line, (a, b), c in zip(
+            self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
+        ):
+            out.append(sample_plane(plane, xyz[:, [a, b]]) * sample_line(line, xyz[:, c]))
+        return torch.stack(out, dim=1)
+
+    def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n f"]:
+        return self(xyz).flatten(1)
+
+    def summed(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+        return self(xyz).sum(dim=(1, 2))
+
+    @torch.no_grad()
+    def resize(self, resolution: tuple[int, int, int]) -> None:
+        """Resample every factor to a new grid resolution (bilinear, align_corners)."""
+        for plane, line, (a, b), c in zip(
+            self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
+        ):
+            plane.data = resize_factor(plane, (resolution[b], resolution[a]))
+            line.data = resize_factor(line, (resolution[c], 1))
+
+    @torch.no_grad()
+    def crop(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> None:
+        """Keep grid nodes ``lo[i]..hi[i]`` (inclusive) along each axis."""
+        for plane, line, (a, b), c in zip(
+            self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
+        ):
+            plane.data = plane.data[:, :, lo[b] : hi[b] + 1, lo[a] : hi[a] + 1].contiguous()
+            line.data = line.data[:, :, lo[c] : hi[c] + 1].contiguous()
