@@ -62,6 +62,8 @@ class TensoRFModelConfig:
     """Density = softplus(feature + shift)."""
     weight_threshold: float = 1e-4
     """Appearance and the MLP run only on samples whose weight exceeds this."""
+    termination_threshold: float = 1e-4
+    """In training, samples behind the point where transmittance drops below this are skipped."""
     l1_weight_initial: float = 8e-5
     """L1 on density factors until the first occupancy update."""
     l1_weight_rest: float = 4e-5
@@ -128,9 +130,11 @@ class TensoRFModel(Model):
             {"name": "network", "params": network, "lr": self.config.lr_network * lr_scale},
         ]
 
-    def l1_weight(self) -> float:
-        shrunk = self.occupancy.numel() > 0
-        return self.config.l1_weight_rest if shrunk else self.config.l1_weight_initial
+    def l1_weight(self, step: int) -> float:
+        """Official schedule: the L1 weight drops after the first occupancy (alpha-mask) update."""
+        steps = self.config.alpha_mask_steps
+        after_first = bool(steps) and step >= steps[0]
+        return self.config.l1_weight_rest if after_first else self.config.l1_weight_initial
 
     def density_l1(self) -> Tensor:
         return sum(p.abs().mean() for p in self.field.density_field.parameters())
@@ -140,7 +144,7 @@ class TensoRFModel(Model):
     ) -> dict[str, Tensor]:
         mse = torch.mean((output.rgb - target) ** 2)
         l1 = self.density_l1()
-        return {"loss": mse + self.l1_weight() * l1, "mse": mse, "l1": l1}
+        return {"loss": mse + self.l1_weight(step) * l1, "mse": mse, "l1": l1}
 
     # -- rendering --------------------------------------------------------------------------------
     def step_size(self) -> float:
@@ -165,6 +169,15 @@ class TensoRFModel(Model):
             self.occupancy_aabb,
         )
         xyz = sample_points(origins, directions, ray_idx, t0, t1)
+        if torch.is_grad_enabled() and ray_idx.numel() > 0:
+            # A cheap no-grad pass finds where each ray is already opaque; samples behind that
+            # point cannot change the image, so the differentiable pass skips them.
+            with torch.no_grad():
+                _, transmittance = render_transmittance(
+                    self.field.density(xyz) * cfg.distance_scale, t0, t1, ray_idx, n
+                )
+            alive = transmittance > cfg.termination_threshold
+            ray_idx, t0, t1, xyz = ray_idx[alive], t0[alive], t1[alive], xyz[alive]
         sigmas = self.field.density(xyz) * cfg.distance_scale
         weights, _ = render_transmittance(sigmas, t0, t1, ray_idx, n)
         acc = accumulate_along_rays(weights, ray_idx, None, n)[:, 0]
@@ -242,7 +255,13 @@ class TensoRFModel(Model):
                 for i in range(0, centers.shape[0], chunk)
             ]
         ).reshape(resolution)
-        self.occupancy = dilate(alpha > self.config.alpha_threshold)
+        grid = dilate(alpha > self.config.alpha_threshold)
+        if not grid.any():
+            # An untrained field can fall below the threshold everywhere; an empty grid would
+            # stop all learning, so keep marching what was marched before.
+            print("Occupancy update skipped: no cell above the alpha threshold yet")
+            return
+        self.occupancy = grid
         self.occupancy_aabb = aabb
 
     @torch.no_grad()

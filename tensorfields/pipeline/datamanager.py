@@ -56,6 +56,9 @@ class RayDataManager:
             ]
         )
         before = self.active.numel()
+        if not keep.any():
+            print("Ray filtering skipped: no training ray passes the predicate")
+            return
         self.active = self.active[keep]
         self.order = torch.empty(0, dtype=torch.long)
         self.cursor = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -109,7 +110,8 @@ class Trainer:
         mse = float(losses["mse"].detach())
         return {"loss": float(losses["loss"].detach()), "psnr": -10.0 * math.log10(max(mse, 1e-10))}
 
-    def train(self) -> dict:
+    def train(self, on_step: Callable[[Trainer], None] | None = None) -> dict:
+        """Train to max_iterations or the time budget; ``on_step(self)`` runs after each step."""
         tc = self.config.trainer
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(self.config, self.run_dir / "config.yaml")
@@ -142,20 +144,21 @@ class Trainer:
                 remaining = (tc.max_iterations - self.step) * tc.batch_size / rays_per_s
                 if budget is not None:
                     remaining = min(remaining, budget - self.train_seconds)
-                progress.update(
-                    task,
-                    completed=self.step,
-                    info=(
-                        f"loss {logs['loss']:.4f}  psnr {logs['psnr']:.2f}  "
-                        f"{rays_per_s / 1000:.1f}K rays/s  ETA {_clock(remaining)}"
-                    ),
+                info = (
+                    f"loss {logs['loss']:.4f}  psnr {logs['psnr']:.2f}  "
+                    f"{rays_per_s / 1000:.1f}K rays/s  ETA {_clock(remaining)}"
                 )
+                progress.update(task, completed=self.step, info=info)
+                if not progress.console.is_terminal and self.step % 100 == 0:
+                    progress.console.print(f"step {self.step}/{tc.max_iterations}  {info}")
                 if self.step % 100 == 0:
                     self.history.append({"step": self.step, "seconds": self.train_seconds, **logs})
                 if tc.eval_every and self.step % tc.eval_every == 0:
                     self.evaluate_val(progress)
                 if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
                     self.save()
+                if on_step is not None:
+                    on_step(self)
         self.save()
         summary = self.write_metrics()
         return summary

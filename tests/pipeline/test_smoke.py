@@ -1,0 +1,88 @@
+"""Every registered method trains two steps through ``tf-train``, then ``tf-eval`` scores it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from tensorfields.cli import eval as eval_cli
+from tensorfields.cli import train as train_cli
+from tensorfields.cli.errors import run_cli
+from tensorfields.pipeline.checkpoint import load_checkpoint
+from tensorfields.pipeline.config import load_config
+from tensorfields.pipeline.registry import METHODS
+
+SMALL = [
+    "--scene", "blocks",
+    "--downscale", "4",
+    "--trainer.max-iterations", "2",
+    "--trainer.batch-size", "256",
+    "--trainer.eval-every", "0",
+    "--trainer.final-eval-every", "0",
+    "--trainer.device", "cpu",
+    "--model.voxels-init", "4096",
+]  # fmt: skip
+
+
+def _only_run_dir(output_dir: Path, method: str) -> Path:
+    runs = sorted((output_dir / "blocks" / method).iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_train_then_eval(method: str, tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    train_cli.main([method, *SMALL, "--output-dir", str(out)])
+    run_dir = _only_run_dir(out, method)
+
+    config = load_config(run_dir / "config.yaml")
+    assert config.method == method and config.scene == "blocks"
+    assert config.trainer.max_iterations == 2 and config.model.voxels_init == 4096
+    assert config.model.decomposition == method.removeprefix("tensorf-")
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 2
+    assert json.loads((run_dir / "metrics.json").read_text())["step"] == 2
+
+    eval_cli.main([str(run_dir), "--no-lpips", "--every", "4", "--device", "cpu"])
+    eval_dir = run_dir / "eval" / "test"
+    result = json.loads((eval_dir / "metrics.json").read_text())
+    assert len(result["views"]) == 2  # 8 test views, every 4th
+    assert {"psnr", "ssim"} <= set(result["mean"]) and "lpips" not in result["mean"]
+    assert all(0.0 < v["psnr"] < 100.0 for v in result["views"])
+    pngs = sorted(eval_dir.glob("*.png"))
+    assert [p.stem for p in pngs] == [v["name"].rsplit("/", 1)[-1] for v in result["views"]]
+    for png in pngs:
+        image = iio.imread(png)
+        assert image.shape[:2] == (25, 3 * 25)  # ground truth | render | depth
+
+
+def test_unknown_method_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["nerfacto", "--scene", "blocks", "--output-dir", str(tmp_path)]
+    with pytest.raises(ValueError, match="unknown method 'nerfacto'.*tensorf-vm"):
+        train_cli.main(args)
+    with pytest.raises(SystemExit) as info:
+        run_cli(train_cli.main, args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: unknown method 'nerfacto'" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_unknown_scene_is_a_clear_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli(train_cli.main, ["--scene", "legoo"])
+    assert info.value.code == 2
+    assert "unknown scene 'legoo'" in capsys.readouterr().err
+
+
+def test_eval_of_a_non_run_dir_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli(eval_cli.main, [str(tmp_path), "--no-lpips"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "config.yaml") in err
