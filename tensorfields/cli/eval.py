@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
@@ -32,12 +33,12 @@ class EvalArgs:
     """Compute LPIPS (skipped with a notice when its weights cannot be had)."""
     output: Path | None = None
     """Where to write images and metrics.json (default: <run_dir>/eval/<split>)."""
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     """'auto', 'cpu' or 'cuda'."""
 
 
 def main(args: list[str]) -> None:
-    opts = tyro.cli(EvalArgs, args=args)
+    opts = tyro.cli(EvalArgs, args=args, prog="tf-eval")
     config = load_config(opts.run_dir / "config.yaml")
     payload = load_checkpoint(latest_checkpoint(opts.run_dir))
     device = resolve_device(opts.device)

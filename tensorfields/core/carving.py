@@ -50,3 +50,43 @@ def carve_visual_hull(
         background[seen] = ~mask[row, col]
         occupied[index[background]] = False
     return occupied.reshape(resolution)
+
+
+def covered_pixels(
+    c2w: Float[Tensor, "n 4 4"],
+    intrinsics: Float[Tensor, "n 4"],
+    grid: Bool[Tensor, "x y z"],
+    aabb: Float[Tensor, "6"],
+    height: int,
+    width: int,
+) -> Bool[Tensor, "n h w"]:
+    """Pixels whose rays may pass through an occupied cell: occupied cells splatted into each view.
+
+    Each cell centre marks its pixel, grown by the cell's largest on-screen half-diagonal, so
+    the result is conservative: a pixel whose ray crosses an occupied cell is always covered.
+    """
+    resolution = tuple(grid.shape)
+    centers = cell_centers(aabb, resolution)[grid]
+    cell = (aabb[3:] - aabb[:3]) / torch.tensor(resolution, dtype=aabb.dtype, device=aabb.device)
+    half_diagonal = 0.5 * float(cell.norm())
+    out = torch.zeros(c2w.shape[0], height, width, dtype=torch.bool, device=c2w.device)
+    if centers.shape[0] == 0:
+        return out
+    for i in range(c2w.shape[0]):
+        fx, fy, cx, cy = intrinsics[i].tolist()
+        local = (centers - c2w[i, :3, 3]) @ c2w[i, :3, :3]
+        z = local[:, 2]
+        front = z > 1e-6
+        if not front.any():
+            continue
+        radius = math.ceil(max(fx, fy) * half_diagonal / float(z[front].min())) + 1
+        # Splat on a canvas padded by the radius: cells just off-screen still reach the border.
+        u = (fx * local[front, 0] / z[front] + cx + radius).floor().long()
+        v = (fy * local[front, 1] / z[front] + cy + radius).floor().long()
+        pad_h, pad_w = height + 2 * radius, width + 2 * radius
+        inside = (u >= 0) & (u < pad_w) & (v >= 0) & (v < pad_h)
+        hits = torch.zeros(pad_h, pad_w, dtype=torch.float32, device=c2w.device)
+        hits[v[inside], u[inside]] = 1.0
+        grown = F.max_pool2d(hits[None, None], 2 * radius + 1, stride=1, padding=radius)
+        out[i] = grown[0, 0, radius : radius + height, radius : radius + width] > 0
+    return out

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from tensorfields.core.carving import carve_visual_hull
-from tensorfields.core.occupancy import cell_centers, dilate, occupied_bounds
+from tensorfields.core.carving import carve_visual_hull, covered_pixels
+from tensorfields.core.occupancy import cell_centers, dilate, occupied_bounds, query_occupancy
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import accumulate_along_rays, render_transmittance
 from tensorfields.core.sampling import march_rays, sample_points
@@ -25,7 +26,7 @@ from tensorfields.representations.tensorf_field import (
 class TensoRFModelConfig:
     """TensoRF with the official lego recipe (configs/lego.txt + opt.py) as defaults."""
 
-    decomposition: str = "vm"
+    decomposition: Literal["vm", "cp"] = "vm"
     """Factorization of the feature grid: 'vm' (vector-matrix) or 'cp'."""
     density_components: int = 16
     """Density components per plane/line pair (VM) or in total (CP)."""
@@ -45,7 +46,7 @@ class TensoRFModelConfig:
     """Occupancy (alpha mask) updates: the first shrinks the box, the second filters rays."""
     occupancy_update_every: int = 0
     """Also refresh the occupancy grid every N iterations after the first update (0: never)."""
-    occupancy_init: str = "none"
+    occupancy_init: Literal["none", "carve"] = "none"
     """'none' (official: march the whole box until the first update) or 'carve': start from the
     visual hull of the training images' alpha masks, and shrink the box to it (not in the paper)."""
     carve_resolution: int = 128
@@ -109,6 +110,9 @@ class TensoRFModel(Model):
         # An empty grid means "not computed yet": every sample in the box is marched.
         self.register_buffer("occupancy", torch.zeros(0, 0, 0, dtype=torch.bool))
         self.register_buffer("occupancy_aabb", aabb.clone())
+        # The visual hull when carving is on (empty otherwise); occupancy never leaves it.
+        self.register_buffer("hull", torch.zeros(0, 0, 0, dtype=torch.bool))
+        self.register_buffer("hull_aabb", aabb.clone())
         self.register_buffer("background", torch.tensor(config.background, dtype=torch.float32))
         self.upsample_voxels = dict(
             zip(
@@ -198,6 +202,7 @@ class TensoRFModel(Model):
         rebuild = False
         if step == 0 and cfg.occupancy_init == "carve" and self.occupancy.numel() == 0:
             self.carve(datamanager.split)
+            self.filter_training_rays(datamanager)
             rebuild = True
         first_mask = cfg.alpha_mask_steps[0] if cfg.alpha_mask_steps else None
         periodic = (
@@ -211,8 +216,8 @@ class TensoRFModel(Model):
             if step == first_mask:
                 self.field.crop(occupied_bounds(self.occupancy, self.occupancy_aabb))
                 rebuild = True
-            if len(cfg.alpha_mask_steps) > 1 and step == cfg.alpha_mask_steps[1] and datamanager:
-                datamanager.keep_rays(self.rays_hit_occupancy)
+            if len(cfg.alpha_mask_steps) > 1 and step == cfg.alpha_mask_steps[1]:
+                self.filter_training_rays(datamanager)
         if step in self.upsample_voxels:
             self.field.resize(resolution_for_voxels(self.field.aabb, self.upsample_voxels[step]))
             rebuild = True
@@ -230,13 +235,34 @@ class TensoRFModel(Model):
         grid = carve_visual_hull(cams.c2w, intrinsics, split.alphas > 1e-3, aabb, resolution)
         grid = dilate(grid)
         device = self.field.aabb.device
-        self.occupancy = grid.to(device)
+        self.occupancy = self.hull = grid.to(device)
         self.occupancy_aabb = aabb.to(device)
+        self.hull_aabb = aabb.to(device).clone()
         bounds = occupied_bounds(grid, aabb)
         self.field.crop(bounds.to(device))
         self.field.resize(resolution_for_voxels(self.field.aabb, self.config.voxels_init))
         kept = grid.float().mean().item()
         print(f"Carved occupancy: {100 * kept:.1f}% of cells kept; box {bounds.tolist()}")
+
+    @torch.no_grad()
+    def filter_training_rays(self, datamanager) -> None:
+        """Drop training rays that cannot reach occupied space (TensoRF's ray filtering).
+
+        Occupied cells are splatted into each training view (conservative), which costs a
+        fraction of marching every training ray as the official code does.
+        """
+        split = datamanager.split
+        cams = split.cameras
+        intrinsics = torch.stack([cams.fx, cams.fy, cams.cx, cams.cy], dim=-1)
+        mask = covered_pixels(
+            cams.c2w,
+            intrinsics,
+            self.occupancy.cpu(),
+            self.occupancy_aabb.cpu(),
+            cams.height,
+            cams.width,
+        )
+        datamanager.keep_pixels(mask)
 
     @torch.no_grad()
     def update_occupancy(self, chunk: int = 2**18) -> None:
@@ -256,6 +282,8 @@ class TensoRFModel(Model):
             ]
         ).reshape(resolution)
         grid = dilate(alpha > self.config.alpha_threshold)
+        if self.hull.numel() > 0:  # space carved away by the masks stays empty
+            grid &= query_occupancy(centers, self.hull, self.hull_aabb).reshape(resolution)
         if not grid.any():
             # An untrained field can fall below the threshold everywhere; an empty grid would
             # stop all learning, so keep marching what was marched before.
@@ -263,22 +291,3 @@ class TensoRFModel(Model):
             return
         self.occupancy = grid
         self.occupancy_aabb = aabb
-
-    @torch.no_grad()
-    def rays_hit_occupancy(
-        self, origins: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"]
-    ) -> Tensor:
-        """Whether each ray passes through an occupied cell (used to drop useless training rays)."""
-        t_min, t_max = ray_aabb_intersect(
-            origins, directions, self.occupancy_aabb, self.config.near, self.config.far
-        )
-        cell = float(
-            (
-                (self.occupancy_aabb[3:] - self.occupancy_aabb[:3])
-                / torch.tensor(self.occupancy.shape)
-            ).min()
-        )
-        ray_idx, _, _ = march_rays(
-            origins, directions, t_min, t_max, cell, None, self.occupancy, self.occupancy_aabb
-        )
-        return torch.bincount(ray_idx, minlength=origins.shape[0]) > 0

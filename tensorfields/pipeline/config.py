@@ -7,7 +7,9 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import tyro
 import yaml
 
 from tensorfields.models.tensorf import TensoRFModelConfig
@@ -37,7 +39,7 @@ class TrainerConfig:
     """Seed for initialisation and ray sampling."""
     threads: int | None = None
     """CPU threads for torch (default: all cores)."""
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
 
 
@@ -45,8 +47,8 @@ class TrainerConfig:
 class ExperimentConfig:
     """A training run: which method, which scene, and how to train it."""
 
-    method: str = "tensorf-vm"
-    """Registered method name (set by the subcommand)."""
+    method: tyro.conf.Suppress[str] = "tensorf-vm"
+    """Registered method name (the first argument of tf-train)."""
     scene: str = "lego"
     """Scene preset in scenes/ (bounds, background, where its data lives)."""
     data: Path | None = None
@@ -55,7 +57,7 @@ class ExperimentConfig:
     """Load images downscaled by this factor (2 = half width and height)."""
     train_views: int | None = None
     """Use only N training views, evenly spread (default: all)."""
-    preset: str = "paper"
+    preset: Literal["paper", "cpu"] = "paper"
     """Recipe preset: 'paper' (the official recipe) or 'cpu' (sized for a 2-core CPU)."""
     output_dir: Path = Path("outputs")
     """Runs go to <output_dir>/<scene>/<method>/<timestamp>/."""

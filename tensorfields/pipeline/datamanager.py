@@ -6,10 +6,8 @@ memory); a batch is a set of flat pixel indices turned into rays when asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from tensorfields.data.dataset import SceneSplit
@@ -46,18 +44,12 @@ class RayDataManager:
         origins, directions = self.rays_for(flat)
         return origins, directions, self.pixels[flat]
 
-    @torch.no_grad()
-    def keep_rays(self, predicate: Callable[[Tensor, Tensor], Tensor], chunk: int = 2**16) -> None:
-        """Keep only the training rays for which ``predicate(origins, directions)`` holds."""
-        keep = torch.cat(
-            [
-                predicate(*self.rays_for(self.active[i : i + chunk]))
-                for i in range(0, self.active.numel(), chunk)
-            ]
-        )
+    def keep_pixels(self, mask: Bool[Tensor, "n h w"]) -> None:
+        """Keep only the training rays of pixels where ``mask`` is True (ray filtering)."""
+        keep = mask.reshape(-1).to(self.active.device)[self.active]
         before = self.active.numel()
         if not keep.any():
-            print("Ray filtering skipped: no training ray passes the predicate")
+            print("Ray filtering skipped: no training ray passes through the occupied space")
             return
         self.active = self.active[keep]
         self.order = torch.empty(0, dtype=torch.long)

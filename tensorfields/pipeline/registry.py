@@ -39,9 +39,8 @@ def _tensorf_cpu(kind: str) -> ExperimentConfig:
 
     Starts from the visual hull of the training masks (so empty space is skipped from the first
     step), at 64^3 voxels growing to 200^3 (VM) over steps 500-1700; the occupancy grid is
-    recomputed from the density at step 300 (box shrink) and every 300 steps after. Training
-    rays are not filtered: rays that miss the occupancy cost almost nothing, while the official
-    filtering pass (marching every training ray) costs minutes on a CPU.
+    recomputed from the density at step 300 (box shrink), 600 (ray filtering) and every 300
+    steps after. Training rays outside the hull are dropped from the start.
     """
     config = _tensorf_paper(kind)
     config.preset = "cpu"
@@ -50,7 +49,7 @@ def _tensorf_cpu(kind: str) -> ExperimentConfig:
         voxels_init=64**3,
         voxels_final=200**3 if kind == "vm" else 300**3,
         upsample_steps=(500, 800, 1100, 1400, 1700),
-        alpha_mask_steps=(300,),
+        alpha_mask_steps=(300, 600),
         occupancy_update_every=300,
         occupancy_init="carve",
     )

@@ -74,10 +74,13 @@ def parse_train_args(args: list[str]) -> tuple[ExperimentConfig, Path]:
         scene = _flag_value(rest, "--scene") or "lego"
         default = default_config(method, preset, scene)
         default.method = method
-    description = "Train a scene representation. Methods: " + ", ".join(
-        f"{name} ({spec.description})" for name, spec in METHODS.items()
+    description = (
+        f"{USAGE}\n\nTrain a scene representation. METHOD (default {DEFAULT_METHOD}): "
+        + ", ".join(f"{name} ({spec.description})" for name, spec in METHODS.items())
     )
-    config = tyro.cli(ExperimentConfig, default=default, args=rest, description=description)
+    config = tyro.cli(
+        ExperimentConfig, default=default, args=rest, description=description, prog="tf-train"
+    )
     if resume is not None:
         config.resume = Path(resume)
         return config, Path(resume)

@@ -71,6 +71,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "datamanager": self.datamanager.state_dict(),
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "history": json.dumps(self.history),
             },
         )
@@ -87,6 +88,8 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.datamanager.load_state_dict(payload["datamanager"])
         torch.set_rng_state(payload["rng"])
+        if payload.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
         self.history = json.loads(payload["history"])
         print(f"Resumed {self.run_dir} at step {self.step}")
 

@@ -10,7 +10,7 @@ from tensorfields.data.errors import DataError
 from tensorfields.data.scenes import load_preset
 from tensorfields.pipeline.config import save_config
 from tensorfields.pipeline.registry import method_config
-from tensorfields.pipeline.setup import parse_train_args
+from tensorfields.pipeline.setup import default_config, parse_train_args
 
 
 def test_no_method_picks_tensorf_vm() -> None:
@@ -71,7 +71,15 @@ def test_explicit_flags_override_presets() -> None:
     assert config.model.voxels_init == 1000
     assert config.model.aabb == (-2.0, -2.0, -2.0, 2.0, 2.0, 2.0)  # over the scene's box
     assert config.downscale == 2.0
-    assert config.model.voxels_final == method_config("tensorf-cp", "cpu").model.voxels_final
+    untouched = default_config("tensorf-cp", "cpu", "blocks").model.voxels_final
+    assert config.model.voxels_final == untouched  # from the preset + scene overrides
+
+
+def test_scene_overrides_apply_per_method() -> None:
+    blocks = default_config("tensorf-vm", "paper", "blocks")
+    assert blocks.trainer.max_iterations == 1500  # scenes/blocks.yaml
+    assert blocks.model.occupancy_init == "carve"
+    assert default_config("tensorf-vm", "paper", "lego").trainer.max_iterations == 30000
 
 
 def test_unknown_method_preset_and_scene() -> None:

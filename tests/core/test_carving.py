@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from tensorfields.core.carving import carve_visual_hull
+from tensorfields.core.carving import carve_visual_hull, covered_pixels
 from tensorfields.core.occupancy import cell_centers
+from tensorfields.core.rays import ray_aabb_intersect
+from tensorfields.core.sampling import march_rays
 from tensorfields.data.cameras import Cameras, opengl_to_opencv
 from tensorfields.data.procedural import look_at_origin
 
@@ -101,3 +103,32 @@ def test_cells_no_camera_sees_are_kept() -> None:
     assert grid.any() and not grid.all()
     assert grid[0, 0].all() and grid[-1, -1].all()  # the corner columns are out of view
     assert not grid[3:5, 3:5].any()  # the centre column is seen as background
+
+
+def _rays_through_occupied(cameras: Cameras, index: int, grid: torch.Tensor) -> torch.Tensor:
+    """Reference: march each pixel's ray finely and look for an occupied cell."""
+    o, d = cameras.rays(index)
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    t_min, t_max = ray_aabb_intersect(o, d, AABB)
+    ray_idx, _, _ = march_rays(o, d, t_min, t_max, 0.01, None, grid, AABB)
+    hit = torch.bincount(ray_idx, minlength=o.shape[0]) > 0
+    return hit.reshape(cameras.height, cameras.width)
+
+
+def test_covered_pixels_contain_every_ray_through_occupied_cells(carved: torch.Tensor) -> None:
+    cameras = _cameras()
+    intrinsics = torch.stack([cameras.fx, cameras.fy, cameras.cx, cameras.cy], -1)
+    covered = covered_pixels(cameras.c2w, intrinsics, carved, AABB, SIZE, SIZE)
+    assert covered.shape == (len(cameras), SIZE, SIZE)
+    for i in range(len(cameras)):
+        hit = _rays_through_occupied(cameras, i, carved)
+        assert hit.any()
+        assert not (hit & ~covered[i]).any()  # conservative
+        assert covered[i].float().mean() < 0.9  # but not everything
+
+
+def test_covered_pixels_of_an_empty_grid_are_empty() -> None:
+    cameras = _cameras()
+    intrinsics = torch.stack([cameras.fx, cameras.fy, cameras.cx, cameras.cy], -1)
+    empty = torch.zeros(8, 8, 8, dtype=torch.bool)
+    assert not covered_pixels(cameras.c2w, intrinsics, empty, AABB, SIZE, SIZE).any()

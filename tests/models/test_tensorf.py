@@ -115,20 +115,6 @@ def test_update_occupancy_caps_resolution(model_config) -> None:
     assert tuple(model.occupancy.shape) == (5, 5, 5)
 
 
-def test_rays_hit_occupancy(model_config) -> None:
-    model = TensoRFModel(model_config)
-    origins, directions = _rays_at_box(32)
-    model.occupancy = torch.zeros(8, 8, 8, dtype=torch.bool)
-    hit = model.rays_hit_occupancy(origins, directions)
-    assert hit.dtype == torch.bool and hit.shape == (32,) and not hit.any()
-    model.occupancy = torch.ones(8, 8, 8, dtype=torch.bool)
-    assert model.rays_hit_occupancy(origins, directions).all()
-    away = model.rays_hit_occupancy(
-        torch.tensor([[0.0, 0.0, 4.0]]), torch.tensor([[0.0, 0.0, 1.0]])
-    )
-    assert not away.any()
-
-
 def test_occupancy_skips_samples_when_rendering(model_config) -> None:
     model = TensoRFModel(dataclasses.replace(model_config, density_shift=-1.0))
     origins, directions = _rays_at_box(16)
