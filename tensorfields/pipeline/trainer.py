@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tensorfields.core.native import native_ops
 from tensorfields.models.base import Model
 from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tensorfields.pipeline.config import ExperimentConfig, config_to_dict, save_config
@@ -39,6 +40,7 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.device = resolve_device(tc.device)
         self.model: Model = build_model(config).to(self.device)
+        native_ops(self.device)  # compile the native core now, not inside the timed loop
         self.datamanager = RayDataManager(scene.train, tc.batch_size, seed=tc.seed)
         self.step = 0
         self.lr_scale = 1.0

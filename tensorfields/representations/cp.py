@@ -6,7 +6,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from tensorfields.representations.grid_factors import resize_factor, sample_line
+from tensorfields.core.interp import cp_interp
+from tensorfields.representations.grid_factors import resize_factor
 
 
 class CP(nn.Module):
@@ -32,10 +33,8 @@ class CP(nn.Module):
         return self.components
 
     def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
-        out = sample_line(self.lines[0], xyz[:, 0])
-        for axis in (1, 2):
-            out = out * sample_line(self.lines[axis], xyz[:, axis])
-        return out
+        # Fused native lookup where built, else grid_sample (tensorfields.core.interp).
+        return cp_interp(xyz, list(self.lines))
 
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
         return self(xyz)

@@ -6,13 +6,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from tensorfields.representations.grid_factors import (
-    LINE_AXES,
-    PLANE_AXES,
-    resize_factor,
-    sample_line,
-    sample_plane,
-)
+from tensorfields.core.interp import vm_interp
+from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
 
 
 class VM(nn.Module):
@@ -46,12 +41,8 @@ class VM(nn.Module):
         return 3 * self.components
 
     def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n 3 c"]:
-        out = []
-        for plane, line, (a, b), c in zip(
-            self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
-        ):
-            out.append(sample_plane(plane, xyz[:, [a, b]]) * sample_line(line, xyz[:, c]))
-        return torch.stack(out, dim=1)
+        # Fused native lookup where built, else grid_sample (tensorfields.core.interp).
+        return vm_interp(xyz, list(self.planes), list(self.lines))
 
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n f"]:
         return self(xyz).flatten(1)

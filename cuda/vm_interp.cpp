@@ -1,0 +1,464 @@
+// Fused VM / CP factor interpolation on CPU (OpenMP), forward and backward.
+//
+// Twin of tensorfields/core/_torch_impl.py (vm_interp_torch, cp_interp_torch), which is the
+// oracle: grid_sample(mode="bilinear", padding_mode="zeros", align_corners=True).
+//   plane i (1, C, H, W) spans xyz axes PLANE_AXES[i] = (0,1), (0,2), (1,2): the first axis
+//   indexes W, the second H; line i (1, C, L, 1) runs along LINE_AXES[i] = 2, 1, 0.
+//   Node position of a coordinate x in [-1, 1]: (x + 1) / 2 * (size - 1); nodes outside the
+//   grid contribute zero, so points outside [-1, 1] fade to zero within one cell.
+// No gradient flows to xyz (TensoRF never needs it); the Python wrapper routes xyz that
+// requires grad to the reference.
+//
+// Speed: the lookups are bound by memory latency (random rows of factors that exceed the
+// cache), so
+//  * factors are read channel-last (nodes, C): one lookup reads a few contiguous rows instead
+//    of C scattered values, and the loops over C vectorise. Factors in channels_last memory
+//    format are used in place; others are copied once per call;
+//  * the rows of the point kPrefetch ahead are prefetched while the current one is computed;
+//  * backward scatters into per-thread gradient buffers, summed afterwards: float atomics on
+//    CPU are CAS loops, many times slower than the extra reduction.
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace tf {
+namespace {
+
+constexpr int kPlaneAxes[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+constexpr int kLineAxes[3] = {2, 1, 0};
+// Per-thread gradient buffers may use at most this much memory; past it fewer threads run.
+constexpr int64_t kBufferBudgetBytes = int64_t(1) << 30;
+// Points per thread below which starting another thread does not pay.
+constexpr int64_t kPointsPerThread = 512;
+constexpr int64_t kPrefetch = 4;
+
+// Where one lookup reads: element offsets of its grid nodes' rows in a channel-last factor
+// (-1: node outside the grid, zero padding) and their weights. Planes use 4 taps (corners in
+// grid_sample's order nw, ne, sw, se), lines 2.
+template <typename scalar_t>
+struct Taps {
+  int64_t off[4] = {-1, -1, -1, -1};
+  scalar_t w[4] = {0, 0, 0, 0};
+};
+
+// The two nodes of a linear lookup along an axis of `size` nodes; -1 marks a node outside.
+template <typename scalar_t>
+inline void lerp_at(scalar_t x, int64_t size, int64_t i[2], scalar_t w[2]) {
+  i[0] = i[1] = -1;
+  w[0] = w[1] = 0;
+  const scalar_t pos = (x + 1) / 2 * static_cast<scalar_t>(size - 1);
+  // Negated test: NaN lands outside, and huge values never reach the int conversion.
+  if (!(pos > -1 && pos < static_cast<scalar_t>(size))) return;
+  const scalar_t f = std::floor(pos);
+  const int64_t k = static_cast<int64_t>(f);
+  w[0] = (f + 1) - pos;
+  w[1] = pos - f;
+  if (k >= 0) i[0] = k;
+  if (k + 1 < size) i[1] = k + 1;
+}
+
+template <typename scalar_t>
+inline Taps<scalar_t> plane_taps(scalar_t x_u, scalar_t x_v, int64_t H, int64_t W, int64_t C) {
+  int64_t iu[2], iv[2];
+  scalar_t wu[2], wv[2];
+  lerp_at(x_u, W, iu, wu);
+  lerp_at(x_v, H, iv, wv);
+  Taps<scalar_t> t;
+  for (int a = 0; a < 2; ++a) {
+    for (int b = 0; b < 2; ++b) {
+      if (iv[a] < 0 || iu[b] < 0) continue;
+      t.off[2 * a + b] = (iv[a] * W + iu[b]) * C;
+      t.w[2 * a + b] = wv[a] * wu[b];
+    }
+  }
+  return t;
+}
+
+template <typename scalar_t>
+inline Taps<scalar_t> line_taps(scalar_t x, int64_t L, int64_t C) {
+  int64_t i[2];
+  scalar_t w[2];
+  lerp_at(x, L, i, w);
+  Taps<scalar_t> t;
+  for (int a = 0; a < 2; ++a) {
+    if (i[a] < 0) continue;
+    t.off[a] = i[a] * C;
+    t.w[a] = w[a];
+  }
+  return t;
+}
+
+template <typename scalar_t>
+inline void prefetch(const scalar_t* base, const Taps<scalar_t>& t, int taps, int64_t C,
+                     bool write) {
+  for (int j = 0; j < taps; ++j) {
+    if (t.off[j] < 0) continue;
+    const char* row = reinterpret_cast<const char*>(base + t.off[j]);
+    for (int64_t b = 0; b < C * static_cast<int64_t>(sizeof(scalar_t)); b += 64) {
+      if (write)
+        __builtin_prefetch(row + b, 1);
+      else
+        __builtin_prefetch(row + b, 0);
+    }
+  }
+}
+
+// Row pointers of the taps; missing nodes read a row of zeros (weight 0), so the inner loops
+// are branch-free.
+template <typename scalar_t>
+inline void rows_of(const scalar_t* base, const Taps<scalar_t>& t, int taps,
+                    const scalar_t* zeros, const scalar_t* rows[4]) {
+  for (int j = 0; j < taps; ++j) rows[j] = t.off[j] < 0 ? zeros : base + t.off[j];
+}
+
+// plane value * line value, one pass over C. __restrict__ lets GCC vectorise without
+// alias checks (only dst is written).
+template <typename scalar_t>
+inline void vm_pair(scalar_t* __restrict__ dst, const scalar_t* __restrict__ p0,
+                    const scalar_t* __restrict__ p1, const scalar_t* __restrict__ p2,
+                    const scalar_t* __restrict__ p3, const scalar_t* __restrict__ l0,
+                    const scalar_t* __restrict__ l1, const scalar_t* pw, const scalar_t* lw,
+                    int64_t C) {
+  const scalar_t w0 = pw[0], w1 = pw[1], w2 = pw[2], w3 = pw[3], v0 = lw[0], v1 = lw[1];
+  for (int64_t c = 0; c < C; ++c)
+    dst[c] = (w0 * p0[c] + w1 * p1[c] + w2 * p2[c] + w3 * p3[c]) * (v0 * l0[c] + v1 * l1[c]);
+}
+
+template <typename scalar_t>
+inline void line_value(scalar_t* __restrict__ dst, const scalar_t* __restrict__ l0,
+                       const scalar_t* __restrict__ l1, const scalar_t* lw, int64_t C) {
+  const scalar_t v0 = lw[0], v1 = lw[1];
+  for (int64_t c = 0; c < C; ++c) dst[c] = v0 * l0[c] + v1 * l1[c];
+}
+
+// Gradients of one pair's product w.r.t. its plane value and its line value.
+template <typename scalar_t>
+inline void vm_pair_grads(scalar_t* __restrict__ g_plane, scalar_t* __restrict__ g_line,
+                          const scalar_t* __restrict__ g, const scalar_t* __restrict__ p0,
+                          const scalar_t* __restrict__ p1, const scalar_t* __restrict__ p2,
+                          const scalar_t* __restrict__ p3, const scalar_t* __restrict__ l0,
+                          const scalar_t* __restrict__ l1, const scalar_t* pw,
+                          const scalar_t* lw, int64_t C) {
+  const scalar_t w0 = pw[0], w1 = pw[1], w2 = pw[2], w3 = pw[3], v0 = lw[0], v1 = lw[1];
+  for (int64_t c = 0; c < C; ++c) {
+    g_plane[c] = g[c] * (v0 * l0[c] + v1 * l1[c]);
+    g_line[c] = g[c] * (w0 * p0[c] + w1 * p1[c] + w2 * p2[c] + w3 * p3[c]);
+  }
+}
+
+// grad rows of the valid taps += weight * g.
+template <typename scalar_t>
+inline void axpy(scalar_t* __restrict__ y, scalar_t a, const scalar_t* __restrict__ x,
+                 int64_t C) {
+  for (int64_t c = 0; c < C; ++c) y[c] += a * x[c];
+}
+
+template <typename scalar_t>
+inline void scatter(scalar_t* grad, const Taps<scalar_t>& t, int taps, const scalar_t* g,
+                    int64_t C) {
+  for (int j = 0; j < taps; ++j)
+    if (t.off[j] >= 0) axpy(grad + t.off[j], t.w[j], g, C);
+}
+
+// (1, C, H, W) -> contiguous (H * W, C); lines (1, C, L, 1) -> (L, C). Free (a view) when the
+// factor is already in channels_last memory format, as the Python wrapper passes it, so that
+// forward and backward share one copy.
+std::vector<at::Tensor> channel_last(const std::vector<at::Tensor>& factors) {
+  std::vector<at::Tensor> out;
+  for (const auto& f : factors)
+    out.push_back(f.permute({0, 2, 3, 1}).reshape({-1, f.size(1)}).contiguous());
+  return out;
+}
+
+int threads_for(int64_t n, int64_t buffer_bytes) {
+  int64_t t = (n + kPointsPerThread - 1) / kPointsPerThread;
+  t = std::min<int64_t>(t, at::get_num_threads());
+  if (buffer_bytes > 0) t = std::min<int64_t>(t, kBufferBudgetBytes / buffer_bytes);
+  return static_cast<int>(std::max<int64_t>(t, 1));
+}
+
+// Sum of the per-thread buffers (T, nodes, C), written channel-first like `like` in the same
+// pass: the gradient of a large plane is tens of MB, so every extra pass over it shows.
+template <typename scalar_t>
+void reduce_channel_first(const at::Tensor& bufs, scalar_t* out) {
+  const int64_t T = bufs.size(0), N = bufs.size(1), C = bufs.size(2);
+  const scalar_t* src = bufs.data_ptr<scalar_t>();
+  constexpr int64_t kBlock = 64;  // nodes per block: T * 64 * C values stay in L1/L2
+  const int64_t blocks = (N + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) num_threads(threads_for(N, 0))
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t lo = blk * kBlock, hi = std::min(N, lo + kBlock);
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t node = lo; node < hi; ++node) {
+        scalar_t acc = 0;
+        for (int64_t t = 0; t < T; ++t) acc += src[(t * N + node) * C + c];
+        out[c * N + node] = acc;
+      }
+    }
+  }
+}
+
+at::Tensor channel_first(const at::Tensor& bufs, const at::Tensor& like) {
+  auto out = at::empty(like.sizes(), bufs.options());
+  AT_DISPATCH_FLOATING_TYPES(bufs.scalar_type(), "reduce_channel_first", [&] {
+    reduce_channel_first<scalar_t>(bufs, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+// (T, nodes, C) zeroed per-thread gradient buffers, one per channel-last factor.
+std::vector<at::Tensor> thread_buffers(const std::vector<at::Tensor>& cl, int T) {
+  std::vector<at::Tensor> out;
+  for (const auto& f : cl) out.push_back(at::zeros({T, f.size(0), f.size(1)}, f.options()));
+  return out;
+}
+
+
+// Raw pointers and sizes of three factors, taken before the parallel region (data_ptr() and
+// tensor indexing are far too slow for the per-point loop).
+template <typename scalar_t>
+struct Factors {
+  scalar_t* data[3];
+  int64_t rows[3], cols[3];  // plane: H, W; line: L, 1
+};
+
+template <typename scalar_t>
+Factors<scalar_t> factors_of(const std::vector<at::Tensor>& cl,
+                             const std::vector<at::Tensor>& orig) {
+  Factors<scalar_t> f;
+  for (int i = 0; i < 3; ++i) {
+    f.data[i] = cl[i].data_ptr<scalar_t>();
+    f.rows[i] = orig[i].size(2);
+    f.cols[i] = orig[i].size(3);
+  }
+  return f;
+}
+
+// Slice t of each (T, nodes, C) per-thread buffer.
+template <typename scalar_t>
+Factors<scalar_t> thread_slice(const std::vector<at::Tensor>& bufs,
+                               const std::vector<at::Tensor>& orig, int t) {
+  Factors<scalar_t> f;
+  for (int i = 0; i < 3; ++i) {
+    f.data[i] = bufs[i].data_ptr<scalar_t>() + t * bufs[i].size(1) * bufs[i].size(2);
+    f.rows[i] = orig[i].size(2);
+    f.cols[i] = orig[i].size(3);
+  }
+  return f;
+}
+
+template <typename scalar_t>
+struct VMTaps {
+  Taps<scalar_t> plane[3], line[3];
+};
+
+template <typename scalar_t>
+inline VMTaps<scalar_t> vm_taps(const scalar_t* p, const Factors<scalar_t>& P,
+                                const Factors<scalar_t>& L, int64_t C) {
+  VMTaps<scalar_t> t;
+  for (int i = 0; i < 3; ++i) {
+    t.plane[i] = plane_taps(p[kPlaneAxes[i][0]], p[kPlaneAxes[i][1]], P.rows[i], P.cols[i], C);
+    t.line[i] = line_taps(p[kLineAxes[i]], L.rows[i], C);
+  }
+  return t;
+}
+
+// The loops live in templates, not in the AT_DISPATCH lambdas: GCC rejects #pragma inside
+// macro arguments.
+template <typename scalar_t>
+void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t>& P,
+                 const Factors<scalar_t>& L, scalar_t* o) {
+#pragma omp parallel num_threads(threads_for(n, 0))
+  {
+    const std::vector<scalar_t> zeros(C, scalar_t(0));
+    const scalar_t* pr[4];
+    const scalar_t* lr[4];
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < n; ++k) {
+      if (k + kPrefetch < n) {
+        const auto ahead = vm_taps(p + 3 * (k + kPrefetch), P, L, C);
+        for (int i = 0; i < 3; ++i) {
+          prefetch(P.data[i], ahead.plane[i], 4, C, false);
+          prefetch(L.data[i], ahead.line[i], 2, C, false);
+        }
+      }
+      const auto t = vm_taps(p + 3 * k, P, L, C);
+      for (int i = 0; i < 3; ++i) {
+        rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
+        rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
+        vm_pair(o + (3 * k + i) * C, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w,
+                t.line[i].w, C);
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+void vm_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
+                 const Factors<scalar_t>& P, const Factors<scalar_t>& L, int T,
+                 const std::vector<at::Tensor>& gp, const std::vector<at::Tensor>& gl,
+                 const std::vector<at::Tensor>& planes, const std::vector<at::Tensor>& lines) {
+#pragma omp parallel num_threads(T)
+  {
+    const auto GP = thread_slice<scalar_t>(gp, planes, omp_get_thread_num());
+    const auto GL = thread_slice<scalar_t>(gl, lines, omp_get_thread_num());
+    const std::vector<scalar_t> zeros(C, scalar_t(0));
+    std::vector<scalar_t> g_plane(C), g_line(C);
+    const scalar_t* pr[4];
+    const scalar_t* lr[4];
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < n; ++k) {
+      if (k + kPrefetch < n) {
+        const auto ahead = vm_taps(p + 3 * (k + kPrefetch), P, L, C);
+        for (int i = 0; i < 3; ++i) {
+          prefetch(P.data[i], ahead.plane[i], 4, C, false);
+          prefetch(GP.data[i], ahead.plane[i], 4, C, true);
+        }
+      }
+      const auto t = vm_taps(p + 3 * k, P, L, C);
+      for (int i = 0; i < 3; ++i) {
+        rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
+        rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
+        vm_pair_grads(g_plane.data(), g_line.data(), g + (3 * k + i) * C, pr[0], pr[1], pr[2],
+                      pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
+        scatter(GP.data[i], t.plane[i], 4, g_plane.data(), C);
+        scatter(GL.data[i], t.line[i], 2, g_line.data(), C);
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+void cp_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t>& L,
+                 scalar_t* o) {
+#pragma omp parallel num_threads(threads_for(n, 0))
+  {
+    const std::vector<scalar_t> zeros(C, scalar_t(0));
+    std::vector<scalar_t> val(C);
+    const scalar_t* lr[4];
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < n; ++k) {
+      // Same product order as the reference: (x * y) * z.
+      scalar_t* dst = o + k * C;
+      for (int axis = 0; axis < 3; ++axis) {
+        const auto t = line_taps(p[3 * k + axis], L.rows[axis], C);
+        rows_of(L.data[axis], t, 2, zeros.data(), lr);
+        line_value(axis == 0 ? dst : val.data(), lr[0], lr[1], t.w, C);
+        if (axis > 0)
+          for (int64_t c = 0; c < C; ++c) dst[c] *= val[c];
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+void cp_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
+                 const Factors<scalar_t>& L, int T, const std::vector<at::Tensor>& gl,
+                 const std::vector<at::Tensor>& lines) {
+#pragma omp parallel num_threads(T)
+  {
+    const auto GL = thread_slice<scalar_t>(gl, lines, omp_get_thread_num());
+    const std::vector<scalar_t> zeros(C, scalar_t(0));
+    std::vector<scalar_t> val(3 * C), g_line(C);
+    const scalar_t* lr[4];
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < n; ++k) {
+      Taps<scalar_t> t[3];
+      for (int axis = 0; axis < 3; ++axis) {
+        t[axis] = line_taps(p[3 * k + axis], L.rows[axis], C);
+        rows_of(L.data[axis], t[axis], 2, zeros.data(), lr);
+        line_value(val.data() + axis * C, lr[0], lr[1], t[axis].w, C);
+      }
+      const scalar_t* gk = g + k * C;
+      for (int axis = 0; axis < 3; ++axis) {
+        // d out / d line[axis] is the product of the other two lookups.
+        const scalar_t* o1 = val.data() + ((axis + 1) % 3) * C;
+        const scalar_t* o2 = val.data() + ((axis + 2) % 3) * C;
+        for (int64_t c = 0; c < C; ++c) g_line[c] = gk[c] * o1[c] * o2[c];
+        scatter(GL.data[axis], t[axis], 2, g_line.data(), C);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor vm_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
+                             const std::vector<at::Tensor>& lines) {
+  const int64_t n = xyz.size(0), C = planes[0].size(1);
+  auto out = at::empty({n, 3, C}, xyz.options());  // every element is written
+  if (n == 0 || C == 0) return out;
+  const auto pts = xyz.contiguous();
+  const auto pcl = channel_last(planes), lcl = channel_last(lines);
+  AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_fwd_cpu", [&] {
+    vm_fwd_loop<scalar_t>(pts.data_ptr<scalar_t>(), n, C, factors_of<scalar_t>(pcl, planes),
+                          factors_of<scalar_t>(lcl, lines), out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+std::vector<at::Tensor> vm_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
+                                          const std::vector<at::Tensor>& planes,
+                                          const std::vector<at::Tensor>& lines) {
+  const int64_t n = xyz.size(0), C = planes[0].size(1);
+  int64_t buffer_elems = 0;
+  for (int i = 0; i < 3; ++i) buffer_elems += planes[i].numel() + lines[i].numel();
+  const int T = threads_for(n, buffer_elems * xyz.element_size());
+  const auto pcl = channel_last(planes), lcl = channel_last(lines);
+  const auto gp = thread_buffers(pcl, T), gl = thread_buffers(lcl, T);
+  if (n > 0 && C > 0) {
+    const auto pts = xyz.contiguous();
+    const auto go = grad_out.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_bwd_cpu", [&] {
+      vm_bwd_loop<scalar_t>(go.data_ptr<scalar_t>(), pts.data_ptr<scalar_t>(), n, C,
+                            factors_of<scalar_t>(pcl, planes), factors_of<scalar_t>(lcl, lines),
+                            T, gp, gl, planes, lines);
+    });
+  }
+  std::vector<at::Tensor> grads;
+  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gp[i], planes[i]));
+  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gl[i], lines[i]));
+  return grads;
+}
+
+at::Tensor cp_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& lines) {
+  const int64_t n = xyz.size(0), C = lines[0].size(1);
+  auto out = at::empty({n, C}, xyz.options());  // every element is written
+  if (n == 0 || C == 0) return out;
+  const auto pts = xyz.contiguous();
+  const auto lcl = channel_last(lines);
+  AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "cp_interp_fwd_cpu", [&] {
+    cp_fwd_loop<scalar_t>(pts.data_ptr<scalar_t>(), n, C, factors_of<scalar_t>(lcl, lines),
+                          out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+std::vector<at::Tensor> cp_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
+                                          const std::vector<at::Tensor>& lines) {
+  const int64_t n = xyz.size(0), C = lines[0].size(1);
+  int64_t buffer_elems = 0;
+  for (int i = 0; i < 3; ++i) buffer_elems += lines[i].numel();
+  const int T = threads_for(n, buffer_elems * xyz.element_size());
+  const auto lcl = channel_last(lines);
+  const auto gl = thread_buffers(lcl, T);
+  if (n > 0 && C > 0) {
+    const auto pts = xyz.contiguous();
+    const auto go = grad_out.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "cp_interp_bwd_cpu", [&] {
+      cp_bwd_loop<scalar_t>(go.data_ptr<scalar_t>(), pts.data_ptr<scalar_t>(), n, C,
+                            factors_of<scalar_t>(lcl, lines), T, gl, lines);
+    });
+  }
+  std::vector<at::Tensor> grads;
+  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gl[i], lines[i]));
+  return grads;
+}
+
+}  // namespace tf

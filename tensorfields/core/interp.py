@@ -1,0 +1,107 @@
+"""Fused VM / CP factor lookups: native (``cuda/vm_interp.*``) where built, else the reference.
+
+Conventions (shared with :mod:`tensorfields.core._torch_impl`, the oracle): coordinates are
+normalised to [-1, 1]; plane i ``(1, C, H, W)`` spans ``xyz[:, PLANE_AXES[i]]`` (first axis ->
+W, second -> H), line i ``(1, C, L, 1)`` runs along ``xyz[:, LINE_AXES[i]]``; lookups are
+(bi)linear with align_corners=True, and grid nodes outside the factor read as zero.
+
+The native ops give gradients to the factors only, not to ``xyz``: when ``xyz`` requires grad
+the reference runs, so autograd stays correct either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from tensorfields.core._torch_impl import (
+    LINE_AXES,
+    PLANE_AXES,
+    cp_interp_torch,
+    vm_interp_torch,
+)
+from tensorfields.core.native import native_ops
+
+__all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp"]
+
+
+def _channels_last(factors: Sequence[Tensor]) -> list[Tensor]:
+    """The layout the native ops read in place (one row of C values per grid node); made once
+    here and saved, so forward and backward do not each transpose the factors."""
+    return [f.detach().contiguous(memory_format=torch.channels_last) for f in factors]
+
+
+class _VMInterp(torch.autograd.Function):
+    """Native VM lookups; gradients for the six factors, none for xyz (nor ``ops``)."""
+
+    @staticmethod
+    def forward(ctx, ops, xyz, p0, p1, p2, l0, l1, l2):
+        factors = _channels_last([p0, p1, p2, l0, l1, l2])
+        ctx.ops = ops
+        ctx.save_for_backward(xyz, *factors)
+        return ops.vm_interp_fwd(xyz, factors[:3], factors[3:])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, *factors = ctx.saved_tensors
+        grads = ctx.ops.vm_interp_bwd(grad_out.contiguous(), xyz, factors[:3], factors[3:])
+        return None, None, *grads
+
+
+class _CPInterp(torch.autograd.Function):
+    """Native CP lookups; gradients for the three lines, none for xyz (nor ``ops``)."""
+
+    @staticmethod
+    def forward(ctx, ops, xyz, l0, l1, l2):
+        lines = _channels_last([l0, l1, l2])
+        ctx.ops = ops
+        ctx.save_for_backward(xyz, *lines)
+        return ops.cp_interp_fwd(xyz, lines)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, *lines = ctx.saved_tensors
+        return None, None, *ctx.ops.cp_interp_bwd(grad_out.contiguous(), xyz, lines)
+
+
+def _native_for(xyz: Tensor, factors: Sequence[Tensor]):
+    """The native module when it can serve these tensors, else None (-> reference)."""
+    if xyz.requires_grad and torch.is_grad_enabled():
+        return None  # the native backward has no xyz gradient
+    if xyz.dtype not in (torch.float32, torch.float64) or any(
+        f.dtype != xyz.dtype or f.device != xyz.device for f in factors
+    ):
+        return None  # half precision or mixed inputs: the reference promotes / raises
+    return native_ops(xyz.device)
+
+
+def vm_interp(
+    xyz: Float[Tensor, "n 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+) -> Float[Tensor, "n 3 c"]:
+    """Per-pair products ``plane_i(xyz[:, PLANE_AXES[i]]) * line_i(xyz[:, LINE_AXES[i]])``."""
+    if len(planes) != 3 or len(lines) != 3:
+        raise ValueError(f"expected 3 planes and 3 lines, got {len(planes)} and {len(lines)}")
+    ops = _native_for(xyz, [*planes, *lines])
+    if ops is None:
+        return vm_interp_torch(xyz, planes, lines)
+    return _VMInterp.apply(ops, xyz, *planes, *lines)
+
+
+def cp_interp(
+    xyz: Float[Tensor, "n 3"], lines: Sequence[Float[Tensor, "1 c l 1"]]
+) -> Float[Tensor, "n c"]:
+    """Per-component products ``line_0(x) * line_1(y) * line_2(z)``."""
+    if len(lines) != 3:
+        raise ValueError(f"expected 3 lines, got {len(lines)}")
+    ops = _native_for(xyz, lines)
+    if ops is None:
+        return cp_interp_torch(xyz, lines)
+    return _CPInterp.apply(ops, xyz, *lines)

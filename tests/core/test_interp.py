@@ -1,0 +1,269 @@
+"""Fused VM / CP lookups: the native extension against the PyTorch reference, and its loader."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tensorfields.core import native
+from tensorfields.core._torch_impl import cp_interp_torch, vm_interp_torch
+from tensorfields.core.interp import (
+    LINE_AXES,
+    PLANE_AXES,
+    _CPInterp,
+    _VMInterp,
+    cp_interp,
+    vm_interp,
+)
+
+
+@pytest.fixture(scope="module")
+def ops():
+    """The built extension. A failed build fails the tests unless no toolchain is installed."""
+    module = native.load_native()
+    if module is None:
+        if shutil.which("c++") is None or shutil.which("ninja") is None:
+            pytest.skip(f"no C++ compiler or ninja to build the native ops: {native._LOADER.error}")
+        pytest.fail(f"native ops failed to build: {native._LOADER.error}")
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("TF_BACKEND", raising=False)
+
+
+def _factors(res, components, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    planes = [
+        torch.randn(1, components, res[b], res[a], generator=g, dtype=dtype).requires_grad_()
+        for a, b in PLANE_AXES
+    ]
+    lines = [
+        torch.randn(1, components, res[c], 1, generator=g, dtype=dtype).requires_grad_()
+        for c in LINE_AXES
+    ]
+    return planes, lines
+
+
+def _points(n: int, res, dtype=torch.float32, seed=1) -> torch.Tensor:
+    """Random points in and around the box, then the hard cases: exact grid nodes, the box
+    faces and corners, just outside, and far outside."""
+    g = torch.Generator().manual_seed(seed)
+    xyz = (torch.rand(n, 3, generator=g, dtype=dtype) * 2.6 - 1.3).tolist()
+    xyz += [[-1, -1, -1], [1, 1, 1], [1, -1, 1], [-1, 1, 0], [0, 0, 0]]
+    xyz += [[1.0001, 0.2, -0.3], [-1.0001, 1, 0.5], [5, 0, 0], [0.1, -7, 3], [2, 2, 2]]
+    nodes = [-1 + 2 * (r // 2) / max(r - 1, 1) for r in res]  # an interior grid node per axis
+    xyz += [[nodes[0], nodes[1], nodes[2]], [-nodes[1], nodes[2] * 0.5, -nodes[0]]]
+    return torch.tensor(xyz, dtype=dtype)
+
+
+CASES = [
+    ((7, 5, 3), 1),
+    ((7, 5, 3), 4),
+    ((16, 9, 12), 16),
+    ((1, 4, 6), 3),  # a one-node axis
+    ((33, 20, 27), 48),
+]
+
+
+def _assert_grads_close(ref, nat, atol=1e-4):
+    for i, (a, b) in enumerate(zip(ref, nat, strict=True)):
+        scale = max(1.0, a.abs().max().item())
+        assert (a - b).abs().max().item() <= atol * scale, f"gradient of factor {i}"
+
+
+@pytest.mark.parametrize(("res", "components"), CASES)
+def test_vm_native_matches_reference(ops, res, components):
+    planes, lines = _factors(res, components)
+    xyz = _points(200, res)
+    ref = vm_interp_torch(xyz, planes, lines)
+    nat = _VMInterp.apply(ops, xyz, *planes, *lines)
+    assert nat.shape == (xyz.shape[0], 3, components)
+    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+    grad = torch.randn_like(ref)
+    _assert_grads_close(
+        torch.autograd.grad(ref, [*planes, *lines], grad),
+        torch.autograd.grad(nat, [*planes, *lines], grad),
+    )
+
+
+@pytest.mark.parametrize(("res", "components"), CASES)
+def test_cp_native_matches_reference(ops, res, components):
+    lines = [torch.randn(1, components, r, 1).requires_grad_() for r in res]
+    xyz = _points(200, res)
+    ref = cp_interp_torch(xyz, lines)
+    nat = _CPInterp.apply(ops, xyz, *lines)
+    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+    grad = torch.randn_like(ref)
+    _assert_grads_close(
+        torch.autograd.grad(ref, lines, grad), torch.autograd.grad(nat, lines, grad)
+    )
+
+
+def test_several_threads_reduce_their_gradients(ops):
+    """The session runs one thread; the per-thread gradient buffers need at least two (and
+    ``kPointsPerThread`` = 512 points per thread)."""
+    planes, lines = _factors((20, 11, 14), 8)
+    xyz = _points(3000, (20, 11, 14))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        ref = vm_interp_torch(xyz, planes, lines)
+        nat = _VMInterp.apply(ops, xyz, *planes, *lines)
+        grad = torch.randn_like(ref)
+        nat_grads = torch.autograd.grad(nat, [*planes, *lines], grad)
+        cp_nat = torch.autograd.grad(_CPInterp.apply(ops, xyz, *lines).sum(), lines)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+    _assert_grads_close(torch.autograd.grad(ref, [*planes, *lines], grad), nat_grads)
+    _assert_grads_close(torch.autograd.grad(cp_interp_torch(xyz, lines).sum(), lines), cp_nat)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_tiny_batches(ops, n):
+    res = (6, 5, 4)
+    planes, lines = _factors(res, 3)
+    xyz = torch.rand(n, 3) * 2 - 1
+    for ref, nat, factors in (
+        (vm_interp_torch(xyz, planes, lines), vm_interp(xyz, planes, lines), planes + lines),
+        (cp_interp_torch(xyz, lines), cp_interp(xyz, lines), lines),
+    ):
+        assert type(nat.grad_fn).__name__.startswith(("_VMInterp", "_CPInterp"))
+        torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+        grad = torch.randn_like(ref)
+        _assert_grads_close(
+            torch.autograd.grad(ref, factors, grad), torch.autograd.grad(nat, factors, grad)
+        )
+
+
+def test_gradcheck_float64(ops):
+    res = (4, 3, 5)
+    planes, lines = _factors(res, 2, dtype=torch.float64)
+    xyz = _points(6, res, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda *f: _VMInterp.apply(ops, xyz, *f), (*planes, *lines), eps=1e-6, atol=1e-6
+    )
+    assert torch.autograd.gradcheck(
+        lambda *f: _CPInterp.apply(ops, xyz, *f), tuple(lines), eps=1e-6, atol=1e-6
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU tests are owed")
+@pytest.mark.parametrize(("res", "components"), CASES)
+def test_cuda_matches_reference(ops, res, components):
+    if not ops.with_cuda:
+        pytest.fail("a GPU is present but the native extension was built without CUDA")
+    planes, lines = _factors(res, components)
+    factors = [f.detach().to("cuda").requires_grad_() for f in planes + lines]
+    xyz = _points(200, res).to("cuda")
+    for ref_fn, op, used in (
+        (vm_interp_torch, _VMInterp, factors),
+        (cp_interp_torch, _CPInterp, factors[3:]),
+    ):
+        split = (used[:3], used[3:]) if op is _VMInterp else (used,)
+        ref = ref_fn(xyz, *split)
+        nat = op.apply(ops, xyz, *used)
+        torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+        grad = torch.randn_like(ref)
+        _assert_grads_close(
+            torch.autograd.grad(ref, used, grad), torch.autograd.grad(nat, used, grad)
+        )
+
+
+def test_bad_shapes_raise_clearly(ops):
+    planes, lines = _factors((5, 4, 3), 2)
+    lines[1] = torch.randn(1, 3, 4, 1)
+    with pytest.raises(RuntimeError, match=r"lines must be \(1, C, L, 1\)"):
+        ops.vm_interp_fwd(torch.zeros(2, 3), planes, lines)
+    with pytest.raises(RuntimeError, match=r"xyz must be \(n, 3\)"):
+        ops.cp_interp_fwd(torch.zeros(2, 2), lines)
+
+
+def test_dispatch_uses_native_unless_xyz_needs_grad(ops):
+    planes, lines = _factors((5, 4, 3), 2)
+    xyz = torch.rand(10, 3) * 2 - 1
+    assert native.native_available()
+    assert type(vm_interp(xyz, planes, lines).grad_fn).__name__ == "_VMInterpBackward"
+    # The native backward has no xyz gradient, so such calls take the reference.
+    xyz.requires_grad_()
+    out = cp_interp(xyz, lines)
+    assert "_CPInterp" not in type(out.grad_fn).__name__
+    (grad,) = torch.autograd.grad(out.sum(), xyz)
+    assert grad.abs().sum() > 0
+
+
+def test_vm_and_cp_modules_route_through_interp(ops):
+    from tensorfields.representations.cp import CP
+    from tensorfields.representations.vm import VM
+
+    xyz = torch.rand(50, 3) * 2 - 1
+    vm, cp = VM(4, (6, 5, 7)), CP(3, (6, 5, 7))
+    torch.testing.assert_close(
+        vm(xyz), vm_interp_torch(xyz, vm.planes, vm.lines), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(cp(xyz), cp_interp_torch(xyz, cp.lines), atol=1e-5, rtol=0)
+
+
+def test_backend_torch_forces_reference(monkeypatch: pytest.MonkeyPatch):
+    class NeverBuild(native.NativeLoader):
+        def get(self):
+            raise AssertionError("TF_BACKEND=torch must not build")
+
+    monkeypatch.setenv("TF_BACKEND", "torch")
+    monkeypatch.setattr(native, "_LOADER", NeverBuild())
+    assert native.native_ops(torch.device("cpu")) is None
+    assert not native.native_available()
+    planes, lines = _factors((5, 4, 3), 2)
+    out = vm_interp(torch.rand(8, 3) * 2 - 1, planes, lines)
+    assert "_VMInterp" not in type(out.grad_fn).__name__
+
+
+def test_backend_value_is_checked(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TF_BACKEND", "cuda")
+    with pytest.raises(ValueError, match="TF_BACKEND must be one of torch, native"):
+        native.backend()
+
+
+def test_failed_build_reports_once_and_falls_back(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    broken = tmp_path / "broken.cpp"
+    broken.write_text("#error deliberately broken\n")
+    loader = native.NativeLoader(
+        name="tensorfields_native_broken",
+        sources=[broken],
+        build_dir=tmp_path / "build",
+        with_cuda=False,
+    )
+    monkeypatch.setattr(native, "_LOADER", loader)
+    planes, lines = _factors((5, 4, 3), 2)
+    xyz = torch.rand(8, 3) * 2 - 1
+    for _ in range(2):  # the failure is remembered: no second build, no second message
+        out = vm_interp(xyz, planes, lines)
+        torch.testing.assert_close(out, vm_interp_torch(xyz, planes, lines))
+    assert loader.get() is None
+    assert "deliberately broken" in (loader.error or "")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("tensorfields: native ops unavailable (")
+    assert err[0].endswith("); using the PyTorch reference")
+    monkeypatch.setenv("TF_BACKEND", "native")
+    with pytest.raises(RuntimeError, match="TF_BACKEND=native but native ops are unavailable"):
+        vm_interp(xyz, planes, lines)
+
+
+def test_import_does_not_build():
+    code = (
+        "import sys, tensorfields.core.interp, tensorfields.representations.vm;"
+        "print('tensorfields_native' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "False"
