@@ -77,7 +77,7 @@ def test_explicit_flags_override_presets() -> None:
 
 def test_scene_overrides_apply_per_method() -> None:
     blocks = default_config("tensorf-vm", "paper", "blocks")
-    assert blocks.trainer.max_iterations == 1500  # scenes/blocks.yaml
+    assert blocks.trainer.max_iterations == 1000  # scenes/blocks.yaml
     assert blocks.model.occupancy_init == "carve"
     assert default_config("tensorf-vm", "paper", "lego").trainer.max_iterations == 30000
 
