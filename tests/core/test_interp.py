@@ -77,6 +77,15 @@ def _assert_grads_close(ref, nat, atol=1e-4):
         assert (a - b).abs().max().item() <= atol * scale, f"gradient of factor {i}"
 
 
+def _assert_matches(ref, nat, factors):
+    """Same output (atol 1e-5) and same gradients of every factor for one upstream gradient."""
+    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+    grad = torch.randn_like(ref)
+    _assert_grads_close(
+        torch.autograd.grad(ref, factors, grad), torch.autograd.grad(nat, factors, grad)
+    )
+
+
 @pytest.mark.parametrize(("res", "components"), CASES)
 def test_vm_native_matches_reference(ops, res, components):
     planes, lines = _factors(res, components)
@@ -84,12 +93,7 @@ def test_vm_native_matches_reference(ops, res, components):
     ref = vm_interp_torch(xyz, planes, lines)
     nat = _VMInterp.apply(ops, xyz, *planes, *lines)
     assert nat.shape == (xyz.shape[0], 3, components)
-    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
-    grad = torch.randn_like(ref)
-    _assert_grads_close(
-        torch.autograd.grad(ref, [*planes, *lines], grad),
-        torch.autograd.grad(nat, [*planes, *lines], grad),
-    )
+    _assert_matches(ref, nat, [*planes, *lines])
 
 
 @pytest.mark.parametrize(("res", "components"), CASES)
@@ -98,11 +102,7 @@ def test_cp_native_matches_reference(ops, res, components):
     xyz = _points(200, res)
     ref = cp_interp_torch(xyz, lines)
     nat = _CPInterp.apply(ops, xyz, *lines)
-    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
-    grad = torch.randn_like(ref)
-    _assert_grads_close(
-        torch.autograd.grad(ref, lines, grad), torch.autograd.grad(nat, lines, grad)
-    )
+    _assert_matches(ref, nat, lines)
 
 
 def test_several_threads_reduce_their_gradients(ops):
@@ -135,11 +135,7 @@ def test_tiny_batches(ops, n):
         (cp_interp_torch(xyz, lines), cp_interp(xyz, lines), lines),
     ):
         assert type(nat.grad_fn).__name__.startswith(("_VMInterp", "_CPInterp"))
-        torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
-        grad = torch.randn_like(ref)
-        _assert_grads_close(
-            torch.autograd.grad(ref, factors, grad), torch.autograd.grad(nat, factors, grad)
-        )
+        _assert_matches(ref, nat, factors)
 
 
 def test_gradcheck_float64(ops):
@@ -169,11 +165,7 @@ def test_cuda_matches_reference(ops, res, components):
         split = (used[:3], used[3:]) if op is _VMInterp else (used,)
         ref = ref_fn(xyz, *split)
         nat = op.apply(ops, xyz, *used)
-        torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
-        grad = torch.randn_like(ref)
-        _assert_grads_close(
-            torch.autograd.grad(ref, used, grad), torch.autograd.grad(nat, used, grad)
-        )
+        _assert_matches(ref, nat, used)
 
 
 def test_bad_shapes_raise_clearly(ops):
