@@ -1,7 +1,10 @@
-"""Per-op time of the core ops, PyTorch reference vs native, forward and backward, on CPU.
+"""Per-op time of the core ops, PyTorch reference vs native, forward and backward.
 
-Run by hand (not by CI): ``python benchmarks/ops.py [--threads 2] [--rays 4096]``. Prints one
-markdown table. The native extension is built on first use (about a minute) and cached.
+Run by hand (not by CI): ``python benchmarks/ops.py [--threads 2] [--rays 4096] [--device cuda]``.
+Prints one markdown table. The native extension is built on first use (minutes) and cached.
+
+Marching, compositing and the occupancy update run on a ball-shaped scene: rays through a
+256^3 bitfield grid occupied in a shell, compositing over the packed samples marching emits.
 
 Points lie along random chords of the [-1, 1]^3 box, the samples of a ray consecutive as the
 renderer emits them (uniformly random points would understate cache locality). Timings are
@@ -22,34 +25,59 @@ import torch
 
 from tensorfields.core.interp import cp_interp, vm_interp
 from tensorfields.core.native import load_native
+from tensorfields.core.occupancy import OccupancyGrid, cell_centers, occupancy_bits
+from tensorfields.core.rays import ray_aabb_intersect
+from tensorfields.core.render import render_transmittance
+from tensorfields.core.sampling import march_rays
 
 HEADER = (
-    "| op | C | grid | fwd torch ms | fwd native ms | fwd speed-up "
+    "| op | C or size | grid | fwd torch ms | fwd native ms | fwd speed-up "
     "| bwd torch ms | bwd native ms | bwd speed-up |\n|---|---|---|---|---|---|---|---|---|"
 )
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up: allocator, first touch of the factors, OpenMP pool
     times = []
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
 
 def _fwd_bwd_ms(
-    op: Callable[[], torch.Tensor], factors: list[torch.Tensor], backend: str, repeats: int
-) -> tuple[float, float]:
+    op: Callable[[], torch.Tensor], inputs: list[torch.Tensor], backend: str, repeats: int
+) -> tuple[float, float | None]:
+    """Forward and (when ``inputs`` need gradients) backward time of ``op`` on a backend."""
     os.environ["TF_BACKEND"] = backend
     forward = _median_ms(op, repeats)
+    if not inputs:
+        return forward, None
     out = op()
     grad = torch.randn_like(out)
     backward = _median_ms(
-        lambda: torch.autograd.grad(out, factors, grad, retain_graph=True), repeats
+        lambda: torch.autograd.grad(out, inputs, grad, retain_graph=True), repeats
     )
     return forward, backward
+
+
+def _row(name: str, size: str, grid: str, op, inputs, repeats: int) -> str:
+    ref = _fwd_bwd_ms(op, inputs, "torch", repeats)
+    nat = _fwd_bwd_ms(op, inputs, "native", repeats)
+    cells = [name, size, grid, f"{ref[0]:.1f}", f"{nat[0]:.1f}", f"{ref[0] / nat[0]:.1f}x"]
+    if ref[1] is None:
+        cells += ["-", "-", "-"]
+    else:
+        cells += [f"{ref[1]:.1f}", f"{nat[1]:.1f}", f"{ref[1] / nat[1]:.1f}x"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def ray_points(rays: int, samples: int, gen: torch.Generator) -> torch.Tensor:
@@ -63,23 +91,48 @@ def rows_for(components: int, size: int, xyz: torch.Tensor, repeats: int) -> lis
     gen = torch.Generator().manual_seed(1)
 
     def factor(h: int, w: int) -> torch.Tensor:
-        return (0.1 * torch.randn(1, components, h, w, generator=gen)).requires_grad_()
+        f = 0.1 * torch.randn(1, components, h, w, generator=gen)
+        return f.to(xyz.device).contiguous(memory_format=torch.channels_last).requires_grad_()
 
     planes = [factor(size, size) for _ in range(3)]
     lines = [factor(size, 1) for _ in range(3)]
-    cases = [
-        ("vm", f"{size}x{size}", lambda: vm_interp(xyz, planes, lines), planes + lines),
-        ("cp", f"{size}", lambda: cp_interp(xyz, lines), lines),
-    ]
-    rows = []
-    for name, grid, op, factors in cases:
-        ref = _fwd_bwd_ms(op, factors, "torch", repeats)
-        nat = _fwd_bwd_ms(op, factors, "native", repeats)
-        rows.append(
-            f"| {name} | {components} | {grid} | {ref[0]:.1f} | {nat[0]:.1f} | "
-            f"{ref[0] / nat[0]:.1f}x | {ref[1]:.1f} | {nat[1]:.1f} | {ref[1] / nat[1]:.1f}x |"
-        )
-    return rows
+    return [
+        _row("vm", str(components), f"{size}x{size}", lambda: vm_interp(xyz, planes, lines),
+             planes + lines, repeats),
+        _row("cp", str(components), str(size), lambda: cp_interp(xyz, lines), lines, repeats),
+    ]  # fmt: skip
+
+
+def rendering_rows(rays: int, device: torch.device, repeats: int) -> list[str]:
+    """Ray/box, marching, compositing and occupancy update on a shell-shaped scene."""
+    gen = torch.Generator().manual_seed(2)
+    aabb = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0], device=device)
+    origins = (torch.randn(rays, 3, generator=gen) * 0.1 + torch.tensor([0.0, 0.0, 4.0])).to(device)
+    targets = (torch.rand(rays, 3, generator=gen) * 1.6 - 0.8).to(device)
+    directions = torch.nn.functional.normalize(targets - origins, dim=-1)
+    res = (256, 256, 256)
+    radius = cell_centers(aabb, res).norm(dim=-1)
+    alpha = ((radius > 0.6) & (radius < 0.8)).float()  # a shell of matter
+    grid = OccupancyGrid(occupancy_bits(alpha, 0.5), res, aabb)
+    t_min, t_max = ray_aabb_intersect(origins, directions, aabb, 0.0, 10.0)
+    offsets = torch.rand(rays, generator=gen).to(device)
+    step = 2.0 * 3**0.5 / 1024  # about TensoRF's step (half a voxel of a 300^3 grid)
+    ray_indices, t_starts, t_ends = march_rays(
+        origins, directions, t_min, t_max, step, offsets, grid
+    )
+    sigmas = (20 * torch.rand(ray_indices.numel(), generator=gen)).to(device).requires_grad_()
+    samples = f"{ray_indices.numel()} samples"
+    return [
+        _row("ray_aabb", f"{rays} rays", "-",
+             lambda: ray_aabb_intersect(origins, directions, aabb, 0.0, 10.0), [], repeats),
+        _row("march", f"{rays} rays", "256^3 bits",
+             lambda: march_rays(origins, directions, t_min, t_max, step, offsets, grid), [],
+             repeats),
+        _row("composite", samples, "-",
+             lambda: render_transmittance(sigmas, t_starts, t_ends, ray_indices, rays)[0],
+             [sigmas], repeats),
+        _row("occupancy", "-", "256^3", lambda: occupancy_bits(alpha, 0.5), [], repeats),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -88,18 +141,22 @@ def main() -> None:
     parser.add_argument("--rays", type=int, default=4096)
     parser.add_argument("--samples", type=int, default=64, help="samples per ray")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     if load_native() is None:
         raise SystemExit("native ops could not be built; nothing to compare")
-    xyz = ray_points(args.rays, args.samples, torch.Generator().manual_seed(0))
+    xyz = ray_points(args.rays, args.samples, torch.Generator().manual_seed(0)).to(device)
+    where = f"CPU, {args.threads} threads" if device.type == "cpu" else "CUDA"
     print(
-        f"{args.rays} rays x {args.samples} samples = {xyz.shape[0]} points, CPU, "
-        f"{args.threads} threads, float32, torch {torch.__version__}, median of {args.repeats}\n"
+        f"{args.rays} rays x {args.samples} samples = {xyz.shape[0]} points for the lookups, "
+        f"{where}, float32, torch {torch.__version__}, median of {args.repeats}\n"
     )
     print(HEADER, flush=True)
     previous = os.environ.get("TF_BACKEND")
     try:
+        print("\n".join(rendering_rows(args.rays, device, args.repeats)), flush=True)
         for components in (16, 48):
             for size in (128, 300):
                 print("\n".join(rows_for(components, size, xyz, args.repeats)), flush=True)

@@ -4,6 +4,8 @@
 
 #include <torch/extension.h>
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace tf {
@@ -17,6 +19,27 @@ at::Tensor cp_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor
 std::vector<at::Tensor> cp_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
                                           const std::vector<at::Tensor>& lines);
 
+std::vector<at::Tensor> ray_aabb_intersect_cpu(const at::Tensor& origins,
+                                               const at::Tensor& directions,
+                                               const at::Tensor& aabb, double near, double far);
+std::vector<at::Tensor> march_rays_cpu(const at::Tensor& origins, const at::Tensor& directions,
+                                       const at::Tensor& t_min, const at::Tensor& t_max,
+                                       double step_size, const at::Tensor& offsets,
+                                       const at::Tensor& bits, at::IntArrayRef resolution,
+                                       const at::Tensor& aabb, int64_t max_samples);
+std::vector<at::Tensor> render_transmittance_fwd_cpu(const at::Tensor& sigmas,
+                                                     const at::Tensor& t_starts,
+                                                     const at::Tensor& t_ends,
+                                                     const at::Tensor& ray_indices,
+                                                     int64_t n_rays, double eps);
+at::Tensor render_transmittance_bwd_cpu(const at::Tensor& grad_weights,
+                                        const at::Tensor& grad_transmittance,
+                                        const at::Tensor& sigmas, const at::Tensor& t_starts,
+                                        const at::Tensor& t_ends, const at::Tensor& ray_indices,
+                                        const at::Tensor& weights,
+                                        const at::Tensor& transmittance, int64_t n_rays);
+at::Tensor occupancy_bits_cpu(const at::Tensor& alpha, double threshold, int64_t kernel);
+
 #ifdef TF_WITH_CUDA
 at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
                               const std::vector<at::Tensor>& lines);
@@ -26,19 +49,64 @@ std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at:
 at::Tensor cp_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& lines);
 std::vector<at::Tensor> cp_interp_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
                                            const std::vector<at::Tensor>& lines);
+std::vector<at::Tensor> ray_aabb_intersect_cuda(const at::Tensor& origins,
+                                               const at::Tensor& directions,
+                                               const at::Tensor& aabb, double near, double far);
+std::vector<at::Tensor> march_rays_cuda(const at::Tensor& origins, const at::Tensor& directions,
+                                       const at::Tensor& t_min, const at::Tensor& t_max,
+                                       double step_size, const at::Tensor& offsets,
+                                       const at::Tensor& bits, at::IntArrayRef resolution,
+                                       const at::Tensor& aabb, int64_t max_samples);
+std::vector<at::Tensor> render_transmittance_fwd_cuda(const at::Tensor& sigmas,
+                                                     const at::Tensor& t_starts,
+                                                     const at::Tensor& t_ends,
+                                                     const at::Tensor& ray_indices,
+                                                     int64_t n_rays, double eps);
+at::Tensor render_transmittance_bwd_cuda(const at::Tensor& grad_weights,
+                                        const at::Tensor& grad_transmittance,
+                                        const at::Tensor& sigmas, const at::Tensor& t_starts,
+                                        const at::Tensor& t_ends, const at::Tensor& ray_indices,
+                                        const at::Tensor& weights,
+                                        const at::Tensor& transmittance, int64_t n_rays);
+at::Tensor occupancy_bits_cuda(const at::Tensor& alpha, double threshold, int64_t kernel);
 constexpr bool kWithCuda = true;
 #else
 constexpr bool kWithCuda = false;
 #endif
 
+// Runs fn##_cuda for CUDA tensors (when compiled in), else fn##_cpu.
+#ifdef TF_WITH_CUDA
+#define TF_DISPATCH(ref, fn, ...) \
+  return (ref).is_cuda() ? fn##_cuda(__VA_ARGS__) : fn##_cpu(__VA_ARGS__)
+#else
+#define TF_DISPATCH(ref, fn, ...) return fn##_cpu(__VA_ARGS__)
+#endif
+
 namespace {
+
+void check_device(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.is_cpu() || t.is_cuda(), "native ops run on CPU or CUDA, got ", name, " on ",
+              t.device());
+  TORCH_CHECK(!t.is_cuda() || kWithCuda, "tensorfields_native was built without CUDA");
+}
+
+void check_float(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must be float32 or float64, got ", t.scalar_type());
+  check_device(t, name);
+}
+
+// `t` has `ref`'s dtype and device and the given shape.
+void check_like(const at::Tensor& t, const at::Tensor& ref, at::IntArrayRef shape,
+                const char* name) {
+  TORCH_CHECK(t.sizes() == shape, name, " must be ", shape, ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == ref.scalar_type() && t.device() == ref.device(), name,
+              " must match the dtype and device of the other inputs");
+}
 
 void check_points(const at::Tensor& xyz) {
   TORCH_CHECK(xyz.dim() == 2 && xyz.size(1) == 3, "xyz must be (n, 3), got ", xyz.sizes());
-  TORCH_CHECK(xyz.scalar_type() == at::kFloat || xyz.scalar_type() == at::kDouble,
-              "xyz must be float32 or float64, got ", xyz.scalar_type());
-  TORCH_CHECK(xyz.is_cpu() || xyz.is_cuda(), "native ops run on CPU or CUDA, got ", xyz.device());
-  TORCH_CHECK(!xyz.is_cuda() || kWithCuda, "tensorfields_native was built without CUDA");
+  check_float(xyz, "xyz");
 }
 
 // Each factor: (1, C, rows, cols) with the same C, dtype and device as xyz; lines have cols 1.
@@ -55,59 +123,140 @@ void check_factors(const at::Tensor& xyz, const std::vector<at::Tensor>& factors
   }
 }
 
-void check_grad(const at::Tensor& grad_out, const at::Tensor& xyz, at::IntArrayRef shape) {
-  TORCH_CHECK(grad_out.sizes() == shape, "grad_out must be ", shape, ", got ", grad_out.sizes());
-  TORCH_CHECK(grad_out.scalar_type() == xyz.scalar_type() && grad_out.device() == xyz.device(),
-              "grad_out must match xyz's dtype and device");
+int64_t components(const std::vector<at::Tensor>& factors, const char* what) {
+  TORCH_CHECK(factors.size() == 3, "expected 3 ", what, ", got ", factors.size());
+  return factors[0].dim() == 4 ? factors[0].size(1) : -1;
 }
 
 at::Tensor vm_fwd(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
                   const std::vector<at::Tensor>& lines) {
   check_points(xyz);
-  TORCH_CHECK(!planes.empty(), "expected 3 planes");
-  check_factors(xyz, planes, false, planes[0].size(1));
-  check_factors(xyz, lines, true, planes[0].size(1));
-#ifdef TF_WITH_CUDA
-  if (xyz.is_cuda()) return vm_interp_fwd_cuda(xyz, planes, lines);
-#endif
-  return vm_interp_fwd_cpu(xyz, planes, lines);
+  const int64_t C = components(planes, "planes");
+  check_factors(xyz, planes, false, C);
+  check_factors(xyz, lines, true, C);
+  TF_DISPATCH(xyz, vm_interp_fwd, xyz, planes, lines);
 }
 
 std::vector<at::Tensor> vm_bwd(const at::Tensor& grad_out, const at::Tensor& xyz,
                                const std::vector<at::Tensor>& planes,
                                const std::vector<at::Tensor>& lines) {
   check_points(xyz);
-  TORCH_CHECK(!planes.empty(), "expected 3 planes");
-  const int64_t C = planes[0].size(1);
+  const int64_t C = components(planes, "planes");
   check_factors(xyz, planes, false, C);
   check_factors(xyz, lines, true, C);
-  check_grad(grad_out, xyz, {xyz.size(0), 3, C});
-#ifdef TF_WITH_CUDA
-  if (xyz.is_cuda()) return vm_interp_bwd_cuda(grad_out, xyz, planes, lines);
-#endif
-  return vm_interp_bwd_cpu(grad_out, xyz, planes, lines);
+  check_like(grad_out, xyz, {xyz.size(0), 3, C}, "grad_out");
+  TF_DISPATCH(xyz, vm_interp_bwd, grad_out, xyz, planes, lines);
 }
 
 at::Tensor cp_fwd(const at::Tensor& xyz, const std::vector<at::Tensor>& lines) {
   check_points(xyz);
-  TORCH_CHECK(!lines.empty(), "expected 3 lines");
-  check_factors(xyz, lines, true, lines[0].size(1));
-#ifdef TF_WITH_CUDA
-  if (xyz.is_cuda()) return cp_interp_fwd_cuda(xyz, lines);
-#endif
-  return cp_interp_fwd_cpu(xyz, lines);
+  check_factors(xyz, lines, true, components(lines, "lines"));
+  TF_DISPATCH(xyz, cp_interp_fwd, xyz, lines);
 }
 
 std::vector<at::Tensor> cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz,
                                const std::vector<at::Tensor>& lines) {
   check_points(xyz);
-  TORCH_CHECK(!lines.empty(), "expected 3 lines");
-  check_factors(xyz, lines, true, lines[0].size(1));
-  check_grad(grad_out, xyz, {xyz.size(0), lines[0].size(1)});
-#ifdef TF_WITH_CUDA
-  if (xyz.is_cuda()) return cp_interp_bwd_cuda(grad_out, xyz, lines);
-#endif
-  return cp_interp_bwd_cpu(grad_out, xyz, lines);
+  const int64_t C = components(lines, "lines");
+  check_factors(xyz, lines, true, C);
+  check_like(grad_out, xyz, {xyz.size(0), C}, "grad_out");
+  TF_DISPATCH(xyz, cp_interp_bwd, grad_out, xyz, lines);
+}
+
+// origins (n, 3); directions like it; aabb 6 values of the same dtype and device.
+void check_rays(const at::Tensor& origins, const at::Tensor& directions, const at::Tensor& aabb) {
+  TORCH_CHECK(origins.dim() == 2 && origins.size(1) == 3, "origins must be (n, 3), got ",
+              origins.sizes());
+  check_float(origins, "origins");
+  check_like(directions, origins, origins.sizes(), "directions");
+  check_like(aabb, origins, {6}, "aabb");
+}
+
+std::vector<at::Tensor> ray_aabb(const at::Tensor& origins, const at::Tensor& directions,
+                                 const at::Tensor& aabb, double near, double far) {
+  check_rays(origins, directions, aabb);
+  TF_DISPATCH(origins, ray_aabb_intersect, origins.contiguous(), directions.contiguous(),
+              aabb.contiguous(), near, far);
+}
+
+std::vector<at::Tensor> march(const at::Tensor& origins, const at::Tensor& directions,
+                              const at::Tensor& t_min, const at::Tensor& t_max, double step_size,
+                              const at::Tensor& offsets, const at::Tensor& bits,
+                              std::vector<int64_t> resolution, const at::Tensor& aabb,
+                              int64_t max_samples) {
+  check_rays(origins, directions, aabb);
+  const int64_t n = origins.size(0);
+  check_like(t_min, origins, {n}, "t_min");
+  check_like(t_max, origins, {n}, "t_max");
+  check_like(offsets, origins, {n}, "offsets");
+  TORCH_CHECK(std::isfinite(step_size) && step_size > 0, "step_size must be > 0, got ",
+              step_size);
+  TORCH_CHECK(bits.dim() == 1 && bits.scalar_type() == at::kByte &&
+                  bits.device() == origins.device(),
+              "bits must be a 1-D uint8 tensor on the rays' device");
+  if (bits.numel() > 0) {
+    TORCH_CHECK(resolution.size() == 3 && resolution[0] > 0 && resolution[1] > 0 &&
+                    resolution[2] > 0,
+                "resolution must be 3 positive sizes, got ", resolution);
+    const int64_t cells = resolution[0] * resolution[1] * resolution[2];
+    TORCH_CHECK(bits.numel() == (cells + 7) / 8, "bits must hold ", (cells + 7) / 8,
+                " bytes for a ", resolution, " grid, got ", bits.numel());
+  }
+  TF_DISPATCH(origins, march_rays, origins.contiguous(), directions.contiguous(),
+              t_min.contiguous(), t_max.contiguous(), step_size, offsets.contiguous(),
+              bits.contiguous(), resolution, aabb.contiguous(), max_samples);
+}
+
+// Packed samples: 1-D sigmas, t_starts and t_ends alike; int64 ray indices, sorted, < n_rays.
+void check_packed(const at::Tensor& sigmas, const at::Tensor& t_starts, const at::Tensor& t_ends,
+                  const at::Tensor& ray_indices, int64_t n_rays) {
+  TORCH_CHECK(sigmas.dim() == 1, "sigmas must be 1-D, got ", sigmas.sizes());
+  check_float(sigmas, "sigmas");
+  check_like(t_starts, sigmas, sigmas.sizes(), "t_starts");
+  check_like(t_ends, sigmas, sigmas.sizes(), "t_ends");
+  TORCH_CHECK(ray_indices.scalar_type() == at::kLong && ray_indices.sizes() == sigmas.sizes() &&
+                  ray_indices.device() == sigmas.device(),
+              "ray_indices must be int64 of the same shape and device as sigmas");
+  TORCH_CHECK(n_rays >= 0, "n_rays must be >= 0, got ", n_rays);
+  if (ray_indices.is_cpu() && ray_indices.numel() > 0) {  // a GPU check would need a sync
+    const auto r = ray_indices.contiguous();
+    const int64_t* p = r.data_ptr<int64_t>();
+    const int64_t s = r.numel();
+    TORCH_CHECK(p[0] >= 0 && p[s - 1] < n_rays, "ray_indices must lie in [0, n_rays)");
+    TORCH_CHECK(std::is_sorted(p, p + s), "ray_indices must be sorted (packed samples)");
+  }
+}
+
+std::vector<at::Tensor> transmittance_fwd(const at::Tensor& sigmas, const at::Tensor& t_starts,
+                                          const at::Tensor& t_ends,
+                                          const at::Tensor& ray_indices, int64_t n_rays,
+                                          double eps) {
+  check_packed(sigmas, t_starts, t_ends, ray_indices, n_rays);
+  TF_DISPATCH(sigmas, render_transmittance_fwd, sigmas.contiguous(), t_starts.contiguous(),
+              t_ends.contiguous(), ray_indices.contiguous(), n_rays, eps);
+}
+
+at::Tensor transmittance_bwd(const at::Tensor& grad_weights, const at::Tensor& grad_transmittance,
+                             const at::Tensor& sigmas, const at::Tensor& t_starts,
+                             const at::Tensor& t_ends, const at::Tensor& ray_indices,
+                             const at::Tensor& weights, const at::Tensor& transmittance,
+                             int64_t n_rays) {
+  check_packed(sigmas, t_starts, t_ends, ray_indices, n_rays);
+  check_like(grad_weights, sigmas, sigmas.sizes(), "grad_weights");
+  check_like(grad_transmittance, sigmas, sigmas.sizes(), "grad_transmittance");
+  check_like(weights, sigmas, sigmas.sizes(), "weights");
+  check_like(transmittance, sigmas, sigmas.sizes(), "transmittance");
+  TF_DISPATCH(sigmas, render_transmittance_bwd, grad_weights.contiguous(),
+              grad_transmittance.contiguous(), sigmas.contiguous(), t_starts.contiguous(),
+              t_ends.contiguous(), ray_indices.contiguous(), weights.contiguous(),
+              transmittance.contiguous(), n_rays);
+}
+
+at::Tensor occupancy(const at::Tensor& alpha, double threshold, int64_t kernel) {
+  TORCH_CHECK(alpha.dim() == 3, "alpha must be (X, Y, Z), got ", alpha.sizes());
+  check_float(alpha, "alpha");
+  TORCH_CHECK(kernel >= 1 && kernel % 2 == 1, "kernel must be odd and >= 1, got ", kernel);
+  TF_DISPATCH(alpha, occupancy_bits, alpha.contiguous(), threshold, kernel);
 }
 
 }  // namespace
@@ -123,4 +272,19 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cp_interp_fwd", &tf::cp_fwd, "CP lookups (n, C)", py::arg("xyz"), py::arg("lines"));
   m.def("cp_interp_bwd", &tf::cp_bwd, "grads of the 3 lines (none for xyz)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("lines"));
+  m.def("ray_aabb_intersect", &tf::ray_aabb, "(t_min, t_max) per ray", py::arg("origins"),
+        py::arg("directions"), py::arg("aabb"), py::arg("near"), py::arg("far"));
+  m.def("march_rays", &tf::march, "packed (ray_indices, t_starts, t_ends)", py::arg("origins"),
+        py::arg("directions"), py::arg("t_min"), py::arg("t_max"), py::arg("step_size"),
+        py::arg("offsets"), py::arg("bits"), py::arg("resolution"), py::arg("aabb"),
+        py::arg("max_samples"));
+  m.def("render_transmittance_fwd", &tf::transmittance_fwd, "(weights, transmittance)",
+        py::arg("sigmas"), py::arg("t_starts"), py::arg("t_ends"), py::arg("ray_indices"),
+        py::arg("n_rays"), py::arg("eps"));
+  m.def("render_transmittance_bwd", &tf::transmittance_bwd, "grad of sigmas",
+        py::arg("grad_weights"), py::arg("grad_transmittance"), py::arg("sigmas"),
+        py::arg("t_starts"), py::arg("t_ends"), py::arg("ray_indices"), py::arg("weights"),
+        py::arg("transmittance"), py::arg("n_rays"));
+  m.def("occupancy_bits", &tf::occupancy, "thresholded, dilated, packed occupancy",
+        py::arg("alpha"), py::arg("threshold"), py::arg("kernel"));
 }

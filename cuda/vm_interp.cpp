@@ -183,10 +183,11 @@ int threads_for(int64_t n, int64_t buffer_bytes) {
   return static_cast<int>(std::max<int64_t>(t, 1));
 }
 
-// Sum of the per-thread buffers (T, nodes, C), written channel-first like `like` in the same
-// pass: the gradient of a large plane is tens of MB, so every extra pass over it shows.
+// Sum of the per-thread buffers (T, nodes, C), written in the layout of the factor in the same
+// pass (the gradient of a large plane is tens of MB, so every extra pass over it shows):
+// channel-last for channels_last factors (as TensoRF's planes are stored), else channel-first.
 template <typename scalar_t>
-void reduce_channel_first(const at::Tensor& bufs, scalar_t* out) {
+void reduce_threads(const at::Tensor& bufs, bool channel_last_out, scalar_t* out) {
   const int64_t T = bufs.size(0), N = bufs.size(1), C = bufs.size(2);
   const scalar_t* src = bufs.data_ptr<scalar_t>();
   constexpr int64_t kBlock = 64;  // nodes per block: T * 64 * C values stay in L1/L2
@@ -194,6 +195,14 @@ void reduce_channel_first(const at::Tensor& bufs, scalar_t* out) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(N, 0))
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t lo = blk * kBlock, hi = std::min(N, lo + kBlock);
+    if (channel_last_out) {  // rows of C: add the threads' rows
+      for (int64_t node = lo; node < hi; ++node) {
+        scalar_t* row = out + node * C;
+        for (int64_t c = 0; c < C; ++c) row[c] = src[node * C + c];
+        for (int64_t t = 1; t < T; ++t) axpy(row, scalar_t(1), src + (t * N + node) * C, C);
+      }
+      continue;
+    }
     for (int64_t c = 0; c < C; ++c) {
       for (int64_t node = lo; node < hi; ++node) {
         scalar_t acc = 0;
@@ -204,10 +213,13 @@ void reduce_channel_first(const at::Tensor& bufs, scalar_t* out) {
   }
 }
 
-at::Tensor channel_first(const at::Tensor& bufs, const at::Tensor& like) {
-  auto out = at::empty(like.sizes(), bufs.options());
-  AT_DISPATCH_FLOATING_TYPES(bufs.scalar_type(), "reduce_channel_first", [&] {
-    reduce_channel_first<scalar_t>(bufs, out.data_ptr<scalar_t>());
+at::Tensor reduce_like(const at::Tensor& bufs, const at::Tensor& like) {
+  const bool cl = like.size(3) > 1 && like.is_contiguous(at::MemoryFormat::ChannelsLast);
+  auto out = at::empty(like.sizes(), bufs.options().memory_format(
+                                         cl ? at::MemoryFormat::ChannelsLast
+                                            : at::MemoryFormat::Contiguous));
+  AT_DISPATCH_FLOATING_TYPES(bufs.scalar_type(), "reduce_threads", [&] {
+    reduce_threads<scalar_t>(bufs, cl, out.data_ptr<scalar_t>());
   });
   return out;
 }
@@ -422,8 +434,8 @@ std::vector<at::Tensor> vm_interp_bwd_cpu(const at::Tensor& grad_out, const at::
     });
   }
   std::vector<at::Tensor> grads;
-  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gp[i], planes[i]));
-  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gl[i], lines[i]));
+  for (int i = 0; i < 3; ++i) grads.push_back(reduce_like(gp[i], planes[i]));
+  for (int i = 0; i < 3; ++i) grads.push_back(reduce_like(gl[i], lines[i]));
   return grads;
 }
 
@@ -457,7 +469,7 @@ std::vector<at::Tensor> cp_interp_bwd_cpu(const at::Tensor& grad_out, const at::
     });
   }
   std::vector<at::Tensor> grads;
-  for (int i = 0; i < 3; ++i) grads.push_back(channel_first(gl[i], lines[i]));
+  for (int i = 0; i < 3; ++i) grads.push_back(reduce_like(gl[i], lines[i]));
   return grads;
 }
 

@@ -15,10 +15,10 @@
 
 #include <vector>
 
+#include "cuda_common.cuh"
+
 namespace tf {
 namespace {
-
-constexpr int kThreads = 256;
 
 struct Lerp {
   int64_t i0, i1;  // -1: node outside the grid (zero padding)
@@ -158,7 +158,6 @@ __global__ void cp_bwd_kernel(const scalar_t* __restrict__ grad_out,
   }
 }
 
-int64_t blocks_for(int64_t count) { return (count + kThreads - 1) / kThreads; }
 
 // (1, C, H, W) -> contiguous (H * W, C), a view when the factor is channels_last already.
 std::vector<at::Tensor> channel_last(const std::vector<at::Tensor>& f) {
@@ -197,7 +196,7 @@ at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tenso
   const auto pts = xyz.contiguous();
   const auto pc = channel_last(planes), lc = channel_last(lines);
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_fwd_cuda", [&] {
-    vm_fwd_kernel<scalar_t><<<blocks_for(n * 3 * C), kThreads, 0,
+    vm_fwd_kernel<scalar_t><<<cuda_blocks(n * 3 * C), kCudaThreads, 0,
                               c10::cuda::getCurrentCUDAStream()>>>(
         pts.data_ptr<scalar_t>(), n, C, factors_of<scalar_t>(pc, planes),
         factors_of<scalar_t>(lc, lines), out.data_ptr<scalar_t>());
@@ -217,7 +216,7 @@ std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at:
     const auto pts = xyz.contiguous();
     const auto go = grad_out.contiguous();
     AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_bwd_cuda", [&] {
-      vm_bwd_kernel<scalar_t><<<blocks_for(n * 3 * C), kThreads, 0,
+      vm_bwd_kernel<scalar_t><<<cuda_blocks(n * 3 * C), kCudaThreads, 0,
                                 c10::cuda::getCurrentCUDAStream()>>>(
           go.data_ptr<scalar_t>(), pts.data_ptr<scalar_t>(), n, C,
           factors_of<scalar_t>(pc, planes), factors_of<scalar_t>(lc, lines),
@@ -238,7 +237,7 @@ at::Tensor cp_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tenso
   const auto pts = xyz.contiguous();
   const auto lc = channel_last(lines);
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "cp_interp_fwd_cuda", [&] {
-    cp_fwd_kernel<scalar_t><<<blocks_for(n * C), kThreads, 0,
+    cp_fwd_kernel<scalar_t><<<cuda_blocks(n * C), kCudaThreads, 0,
                               c10::cuda::getCurrentCUDAStream()>>>(
         pts.data_ptr<scalar_t>(), n, C, factors_of<scalar_t>(lc, lines),
         out.data_ptr<scalar_t>());
@@ -257,7 +256,7 @@ std::vector<at::Tensor> cp_interp_bwd_cuda(const at::Tensor& grad_out, const at:
     const auto pts = xyz.contiguous();
     const auto go = grad_out.contiguous();
     AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "cp_interp_bwd_cuda", [&] {
-      cp_bwd_kernel<scalar_t><<<blocks_for(n * C), kThreads, 0,
+      cp_bwd_kernel<scalar_t><<<cuda_blocks(n * C), kCudaThreads, 0,
                                 c10::cuda::getCurrentCUDAStream()>>>(
           go.data_ptr<scalar_t>(), pts.data_ptr<scalar_t>(), n, C,
           factors_of<scalar_t>(lc, lines), factors_of<scalar_t>(gl, lines));

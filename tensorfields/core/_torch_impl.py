@@ -1,4 +1,7 @@
-"""Pure-PyTorch reference of the factor lookups: the oracle the native ops are tested against.
+"""Pure-PyTorch references of the native core: the oracles the native ops are tested against.
+
+Each ``*_torch`` function has the signature of its native twin in ``cuda/`` (reached through the
+public function in rays.py, sampling.py, render.py, occupancy.py or interp.py).
 
 Factors are stored as ``(1, C, H, W)`` images (a line is ``(1, C, L, 1)``) and sampled with
 ``grid_sample(align_corners=True, padding_mode="zeros")``: coordinate -1 is the first grid
@@ -11,8 +14,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float
+from jaxtyping import Bool, Float, Int, UInt8
 from torch import Tensor
+
+from tensorfields.core.bitfield import pack_bits, read_bits
 
 # Plane i spans axes PLANE_AXES[i]; line i runs along LINE_AXES[i] (the axis the plane misses).
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))
@@ -52,3 +57,117 @@ def cp_interp_torch(
     for axis in (1, 2):
         out = out * sample_line(lines[axis], xyz[:, axis])
     return out
+
+
+def ray_aabb_intersect_torch(
+    origins: Float[Tensor, "n 3"],
+    directions: Float[Tensor, "n 3"],
+    aabb: Float[Tensor, "6"],
+    near: float,
+    far: float,
+) -> tuple[Float[Tensor, " n"], Float[Tensor, " n"]]:
+    """Slab test: entry and exit distances through ``aabb``, clamped to ``[near, far]``."""
+    # Axis-parallel rays: a tiny direction keeps the slab test finite and gives the right answer.
+    safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
+    t_lo = (aabb[:3] - origins) / safe
+    t_hi = (aabb[3:] - origins) / safe
+    t_min = torch.minimum(t_lo, t_hi).amax(dim=-1).clamp(min=near, max=far)
+    t_max = torch.maximum(t_lo, t_hi).amin(dim=-1).clamp(min=near, max=far)
+    return t_min, t_max
+
+
+def occupied_at(
+    xyz: Float[Tensor, "n 3"],
+    bits: UInt8[Tensor, " b"],
+    resolution: tuple[int, int, int],
+    aabb: Float[Tensor, "6"],
+) -> Tensor:
+    """Whether each point lies inside ``aabb`` in a set cell of the bitfield."""
+    res = torch.tensor(resolution, device=xyz.device)
+    rel = (xyz - aabb[:3]) / (aabb[3:] - aabb[:3])
+    inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
+    ijk = torch.minimum((rel * res).long().clamp(min=0), res - 1)
+    flat = (ijk[:, 0] * resolution[1] + ijk[:, 1]) * resolution[2] + ijk[:, 2]
+    return read_bits(bits, flat) & inside
+
+
+def march_rays_torch(
+    origins: Float[Tensor, "n 3"],
+    directions: Float[Tensor, "n 3"],
+    t_min: Float[Tensor, " n"],
+    t_max: Float[Tensor, " n"],
+    step_size: float,
+    offsets: Float[Tensor, " n"],
+    bits: UInt8[Tensor, " b"],
+    resolution: tuple[int, int, int],
+    aabb: Float[Tensor, "6"],
+    max_samples: int,
+) -> tuple[Int[Tensor, " s"], Float[Tensor, " s"], Float[Tensor, " s"]]:
+    """Fixed steps from ``t_min``; intervals whose midpoint is in an empty cell are dropped.
+
+    Empty ``bits``: no occupancy, every interval is kept. ``max_samples < 0``: no cap. Rays
+    with a non-finite span get no samples.
+    """
+    n = origins.shape[0]
+    device = origins.device
+    span = (t_max - t_min).clamp(min=0)
+    # A tensor divisor: PyTorch's CUDA kernels multiply by the reciprocal of a Python scalar,
+    # which rounds differently from the native ops' true division.
+    counts = torch.ceil(span / span.new_tensor(step_size) - offsets)
+    # A NaN or infinite span would need endless samples: such rays get none.
+    counts = torch.where(torch.isfinite(counts), counts, 0).clamp(min=0).long()
+    if max_samples >= 0:
+        counts = counts.clamp(max=max_samples)
+    total = int(counts.sum())
+    ray_indices = torch.repeat_interleave(torch.arange(n, device=device), counts)
+    # Position of each sample within its ray: global index minus the ray's first index.
+    first = torch.cumsum(counts, 0) - counts
+    k = torch.arange(total, device=device) - first[ray_indices]
+    t_starts = t_min[ray_indices] + (k.to(origins.dtype) + offsets[ray_indices]) * step_size
+    t_ends = t_starts + step_size
+    if bits.numel() > 0:
+        mid = 0.5 * (t_starts + t_ends)
+        xyz = origins[ray_indices] + directions[ray_indices] * mid[:, None]
+        keep = occupied_at(xyz, bits, resolution, aabb)
+        ray_indices, t_starts, t_ends = ray_indices[keep], t_starts[keep], t_ends[keep]
+    return ray_indices, t_starts, t_ends
+
+
+def render_transmittance_torch(
+    sigmas: Float[Tensor, " s"],
+    t_starts: Float[Tensor, " s"],
+    t_ends: Float[Tensor, " s"],
+    ray_indices: Int[Tensor, " s"],
+    n_rays: int,
+    early_stop_eps: float,
+) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+    """Weights ``T_i * alpha_i`` and transmittance ``T_i``; both 0 where ``T_i < early_stop_eps``
+    (early ray termination)."""
+    if sigmas.numel() == 0:
+        return sigmas.clone(), sigmas.clone()
+    optical = sigmas * (t_ends - t_starts)
+    # Exclusive per-ray cumulative sum; float64 so that long packed sums do not lose precision.
+    cumulative = torch.cumsum(optical.double(), 0)
+    exclusive = cumulative - optical.double()
+    counts = torch.bincount(ray_indices, minlength=n_rays)
+    first = torch.cumsum(counts, 0) - counts
+    ray_start = exclusive[first.clamp(max=sigmas.numel() - 1)][ray_indices]
+    transmittance = torch.exp(-(exclusive - ray_start)).to(sigmas.dtype)
+    weights = transmittance * (1.0 - torch.exp(-optical))
+    if early_stop_eps > 0:
+        alive = transmittance >= early_stop_eps
+        weights, transmittance = weights * alive, transmittance * alive
+    return weights, transmittance
+
+
+def occupancy_bits_torch(
+    alpha: Float[Tensor, "x y z"], threshold: float, kernel: int
+) -> UInt8[Tensor, " b"]:
+    """Cells with ``alpha > threshold``, dilated by a ``kernel``^3 max-pool, as a bitfield."""
+    return pack_bits(dilate(alpha > threshold, kernel))
+
+
+def dilate(grid: Bool[Tensor, "x y z"], kernel: int = 3) -> Bool[Tensor, "x y z"]:
+    """Max-pool dilation (TensoRF dilates its alpha mask with a 3x3x3 max-pool)."""
+    pooled = F.max_pool3d(grid[None, None].float(), kernel, stride=1, padding=kernel // 2)
+    return pooled[0, 0] > 0

@@ -24,7 +24,7 @@ from tensorfields.core._torch_impl import (
     cp_interp_torch,
     vm_interp_torch,
 )
-from tensorfields.core.native import native_ops
+from tensorfields.core.native import ops_for
 
 __all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp"]
 
@@ -70,17 +70,6 @@ class _CPInterp(torch.autograd.Function):
         return None, None, *ctx.ops.cp_interp_bwd(grad_out.contiguous(), xyz, lines)
 
 
-def _native_for(xyz: Tensor, factors: Sequence[Tensor]):
-    """The native module when it can serve these tensors, else None (-> reference)."""
-    if xyz.requires_grad and torch.is_grad_enabled():
-        return None  # the native backward has no xyz gradient
-    if xyz.dtype not in (torch.float32, torch.float64) or any(
-        f.dtype != xyz.dtype or f.device != xyz.device for f in factors
-    ):
-        return None  # half precision or mixed inputs: the reference promotes / raises
-    return native_ops(xyz.device)
-
-
 def vm_interp(
     xyz: Float[Tensor, "n 3"],
     planes: Sequence[Float[Tensor, "1 c h w"]],
@@ -89,7 +78,7 @@ def vm_interp(
     """Per-pair products ``plane_i(xyz[:, PLANE_AXES[i]]) * line_i(xyz[:, LINE_AXES[i]])``."""
     if len(planes) != 3 or len(lines) != 3:
         raise ValueError(f"expected 3 planes and 3 lines, got {len(planes)} and {len(lines)}")
-    ops = _native_for(xyz, [*planes, *lines])
+    ops = ops_for([xyz, *planes, *lines], no_grad=[xyz])
     if ops is None:
         return vm_interp_torch(xyz, planes, lines)
     return _VMInterp.apply(ops, xyz, *planes, *lines)
@@ -101,7 +90,7 @@ def cp_interp(
     """Per-component products ``line_0(x) * line_1(y) * line_2(z)``."""
     if len(lines) != 3:
         raise ValueError(f"expected 3 lines, got {len(lines)}")
-    ops = _native_for(xyz, lines)
+    ops = ops_for([xyz, *lines], no_grad=[xyz])
     if ops is None:
         return cp_interp_torch(xyz, lines)
     return _CPInterp.apply(ops, xyz, *lines)

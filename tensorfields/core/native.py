@@ -13,14 +13,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import torch
+from torch import Tensor
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
-CPU_SOURCES = ("bindings.cpp", "vm_interp.cpp")
-CUDA_SOURCES = ("vm_interp.cu",)
+CPU_SOURCES = ("bindings.cpp", "vm_interp.cpp", "march.cpp", "composite.cpp", "occupancy.cpp")
+CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu")
 BACKENDS = ("torch", "native")
 
 
@@ -109,7 +111,9 @@ class NativeLoader:
         return load(
             name=self.name,
             sources=[str(s) for s in sources],
-            extra_cflags=["-O3", "-fopenmp", *defines],
+            # No FMA contraction: the native ops must round like their PyTorch twins (marching
+            # decides cell membership from the same float arithmetic).
+            extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", *defines],
             extra_cuda_cflags=["-O3", *defines],
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),
@@ -164,3 +168,20 @@ def native_ops(device: torch.device, loader: NativeLoader | None = None) -> Modu
     if forced == "native":
         raise RuntimeError(f"TF_BACKEND=native but native ops are unavailable: {reason}")
     return None
+
+
+def ops_for(floats: Sequence[Tensor], no_grad: Sequence[Tensor] = ()) -> ModuleType | None:
+    """The native module for an op's inputs, or None when the reference must run.
+
+    ``floats`` must share one device and a float32/float64 dtype (else the reference promotes
+    or raises as PyTorch does); ``no_grad`` are inputs the native backward gives no gradient
+    to, so the reference runs when one of them requires grad.
+    """
+    if torch.is_grad_enabled() and any(t.requires_grad for t in no_grad):
+        return None
+    first = floats[0]
+    if first.dtype not in (torch.float32, torch.float64) or any(
+        t.dtype != first.dtype or t.device != first.device for t in floats
+    ):
+        return None
+    return native_ops(first.device)

@@ -2,10 +2,72 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, UInt8
 from torch import Tensor
+
+from tensorfields.core._torch_impl import dilate, occupancy_bits_torch, occupied_at
+from tensorfields.core.bitfield import pack_bits, unpack_bits
+from tensorfields.core.native import ops_for
+
+__all__ = [
+    "OccupancyGrid",
+    "cell_centers",
+    "cell_indices",
+    "dilate",
+    "occupancy_bits",
+    "occupied_bounds",
+    "query_occupancy",
+]
+
+
+@dataclass(frozen=True)
+class OccupancyGrid:
+    """A bitfield occupancy grid over a box: what :func:`march_rays` skips empty space with.
+
+    ``bits`` packs the cells as described in :mod:`tensorfields.core.bitfield`.
+    """
+
+    bits: UInt8[Tensor, " b"]
+    resolution: tuple[int, int, int]
+    aabb: Float[Tensor, "6"]
+
+    def __post_init__(self) -> None:
+        cells = self.resolution[0] * self.resolution[1] * self.resolution[2]
+        if self.bits.dtype != torch.uint8 or self.bits.numel() != (cells + 7) // 8:
+            raise ValueError(
+                f"an occupancy grid of {self.resolution} cells needs {(cells + 7) // 8} uint8 "
+                f"bytes, got {self.bits.numel()} {self.bits.dtype}"
+            )
+
+    @classmethod
+    def from_dense(cls, grid: Bool[Tensor, "x y z"], aabb: Float[Tensor, "6"]) -> OccupancyGrid:
+        return cls(pack_bits(grid), tuple(grid.shape), aabb)
+
+    def dense(self) -> Bool[Tensor, "x y z"]:
+        return unpack_bits(self.bits, self.resolution)
+
+    def query(self, xyz: Float[Tensor, "n 3"]) -> Bool[Tensor, " n"]:
+        """Whether each point lies in the box, in an occupied cell."""
+        return occupied_at(xyz, self.bits, self.resolution, self.aabb.to(xyz.dtype))
+
+
+def occupancy_bits(
+    alpha: Float[Tensor, "x y z"], threshold: float, kernel: int = 3
+) -> UInt8[Tensor, " b"]:
+    """Cells whose ``alpha`` exceeds ``threshold``, dilated by a ``kernel``^3 max-pool (as
+    TensoRF dilates its alpha mask), packed into a bitfield. ``kernel`` must be odd."""
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernel must be odd and >= 1, got {kernel}")
+    if alpha.dim() != 3:
+        raise ValueError(f"alpha must be (X, Y, Z), got shape {tuple(alpha.shape)}")
+    with torch.no_grad():
+        ops = ops_for([alpha])
+        if ops is None:
+            return occupancy_bits_torch(alpha, threshold, kernel)
+        return ops.occupancy_bits(alpha, float(threshold), int(kernel))
 
 
 def cell_indices(
@@ -41,12 +103,6 @@ def cell_centers(
         for i, r in enumerate(resolution)
     ]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
-
-
-def dilate(grid: Bool[Tensor, "x y z"], kernel: int = 3) -> Bool[Tensor, "x y z"]:
-    """Max-pool dilation (TensoRF dilates its alpha mask with a 3x3x3 max-pool)."""
-    pooled = F.max_pool3d(grid[None, None].float(), kernel, stride=1, padding=kernel // 2)
-    return pooled[0, 0] > 0
 
 
 def occupied_bounds(grid: Bool[Tensor, "x y z"], aabb: Float[Tensor, "6"]) -> Float[Tensor, "6"]:

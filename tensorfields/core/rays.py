@@ -1,10 +1,12 @@
-"""Ray / axis-aligned box intersection."""
+"""Ray / box intersection."""
 
 from __future__ import annotations
 
-import torch
 from jaxtyping import Float
 from torch import Tensor
+
+from tensorfields.core._torch_impl import ray_aabb_intersect_torch
+from tensorfields.core.native import ops_for
 
 
 def ray_aabb_intersect(
@@ -17,12 +19,12 @@ def ray_aabb_intersect(
     """Entry and exit distances of each ray through ``aabb`` (xmin, ymin, zmin, xmax, ymax, zmax).
 
     Both are clamped to ``[near, far]``. A ray that misses the box (or hits it only outside
-    ``[near, far]``) gets ``t_max <= t_min``.
+    ``[near, far]``) gets ``t_max <= t_min``. Native where built (no gradients there: inputs
+    that require grad run the reference).
     """
-    # Axis-parallel rays: a tiny direction keeps the slab test finite and gives the right answer.
-    safe = torch.where(directions.abs() < 1e-9, torch.full_like(directions, 1e-9), directions)
-    t_lo = (aabb[:3] - origins) / safe
-    t_hi = (aabb[3:] - origins) / safe
-    t_min = torch.minimum(t_lo, t_hi).amax(dim=-1).clamp(min=near, max=far)
-    t_max = torch.maximum(t_lo, t_hi).amin(dim=-1).clamp(min=near, max=far)
+    tensors = [origins, directions, aabb]
+    ops = ops_for(tensors, no_grad=tensors)
+    if ops is None:
+        return ray_aabb_intersect_torch(origins, directions, aabb, near, far)
+    t_min, t_max = ops.ray_aabb_intersect(origins, directions, aabb, float(near), float(far))
     return t_min, t_max

@@ -5,6 +5,40 @@ from __future__ import annotations
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from tensorfields.core._torch_impl import render_transmittance_torch
+from tensorfields.core.native import ops_for
+
+
+class _RenderTransmittance(torch.autograd.Function):
+    """Native compositing; gradient for ``sigmas`` only (the t's come from marching)."""
+
+    @staticmethod
+    def forward(ctx, ops, sigmas, t_starts, t_ends, ray_indices, n_rays, eps):
+        weights, transmittance = ops.render_transmittance_fwd(
+            sigmas, t_starts, t_ends, ray_indices, n_rays, eps
+        )
+        ctx.ops, ctx.n_rays = ops, n_rays
+        ctx.save_for_backward(sigmas, t_starts, t_ends, ray_indices, weights, transmittance)
+        return weights, transmittance
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_weights, grad_transmittance):
+        sigmas, t_starts, t_ends, ray_indices, weights, transmittance = ctx.saved_tensors
+        grad = ctx.ops.render_transmittance_bwd(
+            grad_weights.contiguous(),
+            grad_transmittance.contiguous(),
+            sigmas,
+            t_starts,
+            t_ends,
+            ray_indices,
+            weights,
+            transmittance,
+            ctx.n_rays,
+        )
+        return None, grad, None, None, None, None, None
 
 
 def render_transmittance(
@@ -13,24 +47,23 @@ def render_transmittance(
     t_ends: Float[Tensor, " s"],
     ray_indices: Int[Tensor, " s"],
     n_rays: int,
+    early_stop_eps: float = 0.0,
 ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
     """Per-sample weights ``T_i * alpha_i`` and transmittance ``T_i`` (light reaching sample i).
 
     ``alpha_i = 1 - exp(-sigma_i * (t_end - t_start))``; ``T_i = prod_{j<i} (1 - alpha_j)`` over the
-    earlier samples of the same ray. Samples must be sorted by ray, then by distance.
+    earlier samples of the same ray. Samples must be sorted by ray, then by distance, and
+    sigmas non-negative. Early ray termination: samples where ``T_i < early_stop_eps`` get
+    weight and transmittance 0 (and no gradient).
     """
-    if sigmas.numel() == 0:
-        return sigmas.clone(), sigmas.clone()
-    optical = sigmas * (t_ends - t_starts)
-    # Exclusive per-ray cumulative sum; float64 so that long packed sums do not lose precision.
-    cumulative = torch.cumsum(optical.double(), 0)
-    exclusive = cumulative - optical.double()
-    counts = torch.bincount(ray_indices, minlength=n_rays)
-    first = torch.cumsum(counts, 0) - counts
-    ray_start = exclusive[first.clamp(max=sigmas.numel() - 1)][ray_indices]
-    transmittance = torch.exp(-(exclusive - ray_start)).to(sigmas.dtype)
-    alphas = 1.0 - torch.exp(-optical)
-    return transmittance * alphas, transmittance
+    ops = ops_for([sigmas, t_starts, t_ends], no_grad=[t_starts, t_ends])
+    if ops is None or ray_indices.dtype != torch.long:
+        return render_transmittance_torch(
+            sigmas, t_starts, t_ends, ray_indices, n_rays, early_stop_eps
+        )
+    return _RenderTransmittance.apply(
+        ops, sigmas, t_starts, t_ends, ray_indices, int(n_rays), float(early_stop_eps)
+    )
 
 
 def accumulate_along_rays(

@@ -10,7 +10,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.representations.cp import CP
-from tensorfields.representations.shading import MLPFeaHead
+from tensorfields.representations.shading import MLPFeaHead, Precision
 from tensorfields.representations.vm import VM
 
 
@@ -43,6 +43,7 @@ class TensoRFField(nn.Module):
         feature_pe: int = 2,
         view_pe: int = 2,
         hidden: int = 128,
+        shading_precision: Precision = "float32",
     ):
         super().__init__()
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
@@ -52,7 +53,7 @@ class TensoRFField(nn.Module):
             kind, appearance_components, resolution, init_scale
         )
         self.basis = nn.Linear(self.appearance_field.output_dim, appearance_dim, bias=False)
-        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden)
+        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden, shading_precision)
 
     @property
     def resolution(self) -> tuple[int, int, int]:

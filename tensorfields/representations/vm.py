@@ -10,6 +10,12 @@ from tensorfields.core.interp import vm_interp
 from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
 
 
+def _node_major(plane: Tensor) -> Tensor:
+    """Planes are kept channels_last (the C values of a node side by side): the layout the
+    native lookups read and write, so no per-step copies of the factors or their gradients."""
+    return plane.contiguous(memory_format=torch.channels_last)
+
+
 class VM(nn.Module):
     """``sum_r P_r(u, v) * L_r(w)`` for the three (plane, line) pairs, ``C`` components each.
 
@@ -24,7 +30,7 @@ class VM(nn.Module):
         self.lines = nn.ParameterList()
         for (a, b), c in zip(PLANE_AXES, LINE_AXES, strict=True):
             shape_p = (1, components, resolution[b], resolution[a])
-            self.planes.append(nn.Parameter(init_scale * torch.randn(shape_p)))
+            self.planes.append(nn.Parameter(_node_major(init_scale * torch.randn(shape_p))))
             self.lines.append(
                 nn.Parameter(init_scale * torch.randn(1, components, resolution[c], 1))
             )
@@ -56,7 +62,7 @@ class VM(nn.Module):
         for plane, line, (a, b), c in zip(
             self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
         ):
-            plane.data = resize_factor(plane, (resolution[b], resolution[a]))
+            plane.data = _node_major(resize_factor(plane, (resolution[b], resolution[a])))
             line.data = resize_factor(line, (resolution[c], 1))
 
     @torch.no_grad()
@@ -65,5 +71,5 @@ class VM(nn.Module):
         for plane, line, (a, b), c in zip(
             self.planes, self.lines, PLANE_AXES, LINE_AXES, strict=True
         ):
-            plane.data = plane.data[:, :, lo[b] : hi[b] + 1, lo[a] : hi[a] + 1].contiguous()
+            plane.data = _node_major(plane.data[:, :, lo[b] : hi[b] + 1, lo[a] : hi[a] + 1])
             line.data = line.data[:, :, lo[c] : hi[c] + 1].contiguous()

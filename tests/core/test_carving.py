@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tensorfields.core.carving import carve_visual_hull, covered_pixels
-from tensorfields.core.occupancy import cell_centers
+from tensorfields.core.occupancy import OccupancyGrid, cell_centers
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.sampling import march_rays
 from tensorfields.data.cameras import Cameras, opengl_to_opencv
@@ -110,7 +110,7 @@ def _rays_through_occupied(cameras: Cameras, index: int, grid: torch.Tensor) -> 
     o, d = cameras.rays(index)
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
     t_min, t_max = ray_aabb_intersect(o, d, AABB)
-    ray_idx, _, _ = march_rays(o, d, t_min, t_max, 0.01, None, grid, AABB)
+    ray_idx, _, _ = march_rays(o, d, t_min, t_max, 0.01, None, OccupancyGrid.from_dense(grid, AABB))
     hit = torch.bincount(ray_idx, minlength=o.shape[0]) > 0
     return hit.reshape(cameras.height, cameras.width)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tensorfields.core.occupancy import (
@@ -11,6 +12,8 @@ from tensorfields.core.occupancy import (
     occupied_bounds,
     query_occupancy,
 )
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 AABB = torch.tensor([0.0, -1.0, 2.0, 4.0, 1.0, 3.0])  # sizes 4, 2, 1
 RES = (4, 2, 5)  # cells of 1 x 1 x 0.2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tensorfields.core.rays import ray_aabb_intersect
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 UNIT_BOX = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
 

@@ -9,6 +9,8 @@ import torch
 
 from tensorfields.core.render import accumulate_along_rays, composite, render_transmittance
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def _pack(per_ray: list[int], dtype=torch.float64, seed: int = 0):
     """Packed samples for rays with the given sample counts: random sigmas and interval lengths."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
+from tensorfields.core.occupancy import OccupancyGrid
 from tensorfields.core.sampling import march_rays, sample_points
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 BOX = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
 
@@ -75,7 +79,9 @@ def test_all_empty_occupancy_gives_zero_samples() -> None:
     origins, directions = _rays(4)
     t_min, t_max = torch.full((4,), 2.0), torch.full((4,), 4.0)
     grid = torch.zeros(8, 8, 8, dtype=torch.bool)
-    ray_idx, t0, _ = march_rays(origins, directions, t_min, t_max, 0.1, None, grid, BOX)
+    ray_idx, t0, _ = march_rays(
+        origins, directions, t_min, t_max, 0.1, None, OccupancyGrid.from_dense(grid, BOX)
+    )
     assert ray_idx.numel() == 0 and t0.numel() == 0
 
 
@@ -84,7 +90,9 @@ def test_all_occupied_equals_no_grid() -> None:
     t_min, t_max = torch.full((4,), 2.0), torch.full((4,), 4.0)
     offsets = torch.tensor([0.1, 0.2, 0.3, 0.4])
     grid = torch.ones(8, 8, 8, dtype=torch.bool)
-    with_grid = march_rays(origins, directions, t_min, t_max, 0.1, offsets, grid, BOX)
+    with_grid = march_rays(
+        origins, directions, t_min, t_max, 0.1, offsets, OccupancyGrid.from_dense(grid, BOX)
+    )
     without = march_rays(origins, directions, t_min, t_max, 0.1, offsets)
     assert with_grid[0].numel() > 0
     for a, b in zip(with_grid, without, strict=True):
@@ -96,7 +104,13 @@ def test_occupancy_keeps_only_samples_in_occupied_cells() -> None:
     grid = torch.zeros(4, 4, 4, dtype=torch.bool)
     grid[2] = True  # x in [0, 0.5)
     ray_idx, t0, t1 = march_rays(
-        origins, directions, torch.tensor([2.0]), torch.tensor([4.0]), 0.1, None, grid, BOX
+        origins,
+        directions,
+        torch.tensor([2.0]),
+        torch.tensor([4.0]),
+        0.1,
+        None,
+        OccupancyGrid.from_dense(grid, BOX),
     )
     x = sample_points(origins, directions, ray_idx, t0, t1)[:, 0]
     assert x.numel() == 5
