@@ -11,7 +11,7 @@
 namespace tf {
 
 at::Tensor vm_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                             const std::vector<at::Tensor>& lines);
+                             const std::vector<at::Tensor>& lines, bool summed);
 std::vector<at::Tensor> vm_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
                                           const std::vector<at::Tensor>& planes,
                                           const std::vector<at::Tensor>& lines);
@@ -42,7 +42,7 @@ at::Tensor occupancy_bits_cpu(const at::Tensor& alpha, double threshold, int64_t
 
 #ifdef TF_WITH_CUDA
 at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                              const std::vector<at::Tensor>& lines);
+                              const std::vector<at::Tensor>& lines, bool summed);
 std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
                                            const std::vector<at::Tensor>& planes,
                                            const std::vector<at::Tensor>& lines);
@@ -129,12 +129,12 @@ int64_t components(const std::vector<at::Tensor>& factors, const char* what) {
 }
 
 at::Tensor vm_fwd(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                  const std::vector<at::Tensor>& lines) {
+                  const std::vector<at::Tensor>& lines, bool summed) {
   check_points(xyz);
   const int64_t C = components(planes, "planes");
   check_factors(xyz, planes, false, C);
   check_factors(xyz, lines, true, C);
-  TF_DISPATCH(xyz, vm_interp_fwd, xyz, planes, lines);
+  TF_DISPATCH(xyz, vm_interp_fwd, xyz, planes, lines, summed);
 }
 
 std::vector<at::Tensor> vm_bwd(const at::Tensor& grad_out, const at::Tensor& xyz,
@@ -144,7 +144,10 @@ std::vector<at::Tensor> vm_bwd(const at::Tensor& grad_out, const at::Tensor& xyz
   const int64_t C = components(planes, "planes");
   check_factors(xyz, planes, false, C);
   check_factors(xyz, lines, true, C);
-  check_like(grad_out, xyz, {xyz.size(0), 3, C}, "grad_out");
+  if (grad_out.dim() == 1)  // the gradient of a summed forward
+    check_like(grad_out, xyz, {xyz.size(0)}, "grad_out");
+  else
+    check_like(grad_out, xyz, {xyz.size(0), 3, C}, "grad_out");
   TF_DISPATCH(xyz, vm_interp_bwd, grad_out, xyz, planes, lines);
 }
 
@@ -265,9 +268,10 @@ at::Tensor occupancy(const at::Tensor& alpha, double threshold, int64_t kernel) 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "tensorfields native core (see tensorfields/core/native.py)";
   m.attr("with_cuda") = tf::kWithCuda;
-  m.def("vm_interp_fwd", &tf::vm_fwd, "VM lookups (n, 3, C)", py::arg("xyz"), py::arg("planes"),
-        py::arg("lines"));
-  m.def("vm_interp_bwd", &tf::vm_bwd, "grads of the 3 planes, then the 3 lines (none for xyz)",
+  m.def("vm_interp_fwd", &tf::vm_fwd, "VM lookups (n, 3, C), or their sums (n,) if summed",
+        py::arg("xyz"), py::arg("planes"), py::arg("lines"), py::arg("summed") = false);
+  m.def("vm_interp_bwd", &tf::vm_bwd,
+        "grads of the 3 planes, then the 3 lines (none for xyz); grad_out (n, 3, C) or (n,)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("planes"), py::arg("lines"));
   m.def("cp_interp_fwd", &tf::cp_fwd, "CP lookups (n, C)", py::arg("xyz"), py::arg("lines"));
   m.def("cp_interp_bwd", &tf::cp_bwd, "grads of the 3 lines (none for xyz)",

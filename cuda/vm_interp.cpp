@@ -1,4 +1,6 @@
-// Fused VM / CP factor interpolation on CPU (OpenMP), forward and backward.
+// Fused VM / CP factor interpolation on CPU (OpenMP), forward and backward. VM also has a
+// summed mode (one value per point: the sum over pairs and channels, i.e. a TensoRF density)
+// that never writes the (n, 3, C) products; its backward takes the (n,) gradient directly.
 //
 // Twin of tensorfields/core/_torch_impl.py (vm_interp_torch, cp_interp_torch), which is the
 // oracle: grid_sample(mode="bilinear", padding_mode="zeros", align_corners=True).
@@ -283,12 +285,14 @@ inline VMTaps<scalar_t> vm_taps(const scalar_t* p, const Factors<scalar_t>& P,
 
 // The loops live in templates, not in the AT_DISPATCH lambdas: GCC rejects #pragma inside
 // macro arguments.
+// summed: o[k] = sum over pairs and channels (a density), else o[(k, pair, c)].
 template <typename scalar_t>
 void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t>& P,
-                 const Factors<scalar_t>& L, scalar_t* o) {
+                 const Factors<scalar_t>& L, bool summed, scalar_t* o) {
 #pragma omp parallel num_threads(threads_for(n, 0))
   {
     const std::vector<scalar_t> zeros(C, scalar_t(0));
+    std::vector<scalar_t> row(C);
     const scalar_t* pr[4];
     const scalar_t* lr[4];
 #pragma omp for schedule(static)
@@ -301,18 +305,22 @@ void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t
         }
       }
       const auto t = vm_taps(p + 3 * k, P, L, C);
+      scalar_t total = 0;
       for (int i = 0; i < 3; ++i) {
         rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
         rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
-        vm_pair(o + (3 * k + i) * C, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w,
-                t.line[i].w, C);
+        scalar_t* dst = summed ? row.data() : o + (3 * k + i) * C;
+        vm_pair(dst, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
+        if (summed)
+          for (int64_t c = 0; c < C; ++c) total += dst[c];
       }
+      if (summed) o[k] = total;
     }
   }
 }
 
 template <typename scalar_t>
-void vm_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
+void vm_bwd_loop(const scalar_t* g, bool summed, const scalar_t* p, int64_t n, int64_t C,
                  const Factors<scalar_t>& P, const Factors<scalar_t>& L, int T,
                  const std::vector<at::Tensor>& gp, const std::vector<at::Tensor>& gl,
                  const std::vector<at::Tensor>& planes, const std::vector<at::Tensor>& lines) {
@@ -321,7 +329,7 @@ void vm_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
     const auto GP = thread_slice<scalar_t>(gp, planes, omp_get_thread_num());
     const auto GL = thread_slice<scalar_t>(gl, lines, omp_get_thread_num());
     const std::vector<scalar_t> zeros(C, scalar_t(0));
-    std::vector<scalar_t> g_plane(C), g_line(C);
+    std::vector<scalar_t> g_plane(C), g_line(C), g_same(C);
     const scalar_t* pr[4];
     const scalar_t* lr[4];
 #pragma omp for schedule(static)
@@ -334,11 +342,14 @@ void vm_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
         }
       }
       const auto t = vm_taps(p + 3 * k, P, L, C);
+      // Summed output: every (pair, channel) of the point has the point's gradient.
+      if (summed) std::fill(g_same.begin(), g_same.end(), g[k]);
       for (int i = 0; i < 3; ++i) {
         rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
         rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
-        vm_pair_grads(g_plane.data(), g_line.data(), g + (3 * k + i) * C, pr[0], pr[1], pr[2],
-                      pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
+        const scalar_t* gk = summed ? g_same.data() : g + (3 * k + i) * C;
+        vm_pair_grads(g_plane.data(), g_line.data(), gk, pr[0], pr[1], pr[2], pr[3], lr[0],
+                      lr[1], t.plane[i].w, t.line[i].w, C);
         scatter(GP.data[i], t.plane[i], 4, g_plane.data(), C);
         scatter(GL.data[i], t.line[i], 2, g_line.data(), C);
       }
@@ -402,15 +413,15 @@ void cp_bwd_loop(const scalar_t* g, const scalar_t* p, int64_t n, int64_t C,
 }  // namespace
 
 at::Tensor vm_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                             const std::vector<at::Tensor>& lines) {
+                             const std::vector<at::Tensor>& lines, bool summed) {
   const int64_t n = xyz.size(0), C = planes[0].size(1);
-  auto out = at::empty({n, 3, C}, xyz.options());  // every element is written
-  if (n == 0 || C == 0) return out;
+  auto out = summed ? at::zeros({n}, xyz.options()) : at::empty({n, 3, C}, xyz.options());
+  if (n == 0 || C == 0) return out;  // summed: zeros
   const auto pts = xyz.contiguous();
   const auto pcl = channel_last(planes), lcl = channel_last(lines);
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_fwd_cpu", [&] {
     vm_fwd_loop<scalar_t>(pts.data_ptr<scalar_t>(), n, C, factors_of<scalar_t>(pcl, planes),
-                          factors_of<scalar_t>(lcl, lines), out.data_ptr<scalar_t>());
+                          factors_of<scalar_t>(lcl, lines), summed, out.data_ptr<scalar_t>());
   });
   return out;
 }
@@ -428,7 +439,8 @@ std::vector<at::Tensor> vm_interp_bwd_cpu(const at::Tensor& grad_out, const at::
     const auto pts = xyz.contiguous();
     const auto go = grad_out.contiguous();
     AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_bwd_cpu", [&] {
-      vm_bwd_loop<scalar_t>(go.data_ptr<scalar_t>(), pts.data_ptr<scalar_t>(), n, C,
+      vm_bwd_loop<scalar_t>(go.data_ptr<scalar_t>(), grad_out.dim() == 1,
+                            pts.data_ptr<scalar_t>(), n, C,
                             factors_of<scalar_t>(pcl, planes), factors_of<scalar_t>(lcl, lines),
                             T, gp, gl, planes, lines);
     });

@@ -188,11 +188,11 @@ std::vector<at::Tensor> shaped_like(const std::vector<at::Tensor>& grads,
 }  // namespace
 
 at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                              const std::vector<at::Tensor>& lines) {
+                              const std::vector<at::Tensor>& lines, bool summed) {
   const c10::cuda::OptionalCUDAGuard guard(xyz.device());
   const int64_t n = xyz.size(0), C = planes[0].size(1);
   auto out = at::empty({n, 3, C}, xyz.options());  // every element is written
-  if (n * C == 0) return out;
+  if (n * C == 0) return summed ? at::zeros({n}, xyz.options()) : out;
   const auto pts = xyz.contiguous();
   const auto pc = channel_last(planes), lc = channel_last(lines);
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_fwd_cuda", [&] {
@@ -202,7 +202,9 @@ at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tenso
         factors_of<scalar_t>(lc, lines), out.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return out;
+  // Summed mode (a density) composes with a sum here: GPU memory bandwidth makes the
+  // (n, 3, C) intermediate cheap, unlike on CPU where vm_interp.cpp fuses it.
+  return summed ? out.sum({1, 2}) : out;
 }
 
 std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
@@ -214,7 +216,9 @@ std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at:
   auto gp = zeros_like(pc), gl = zeros_like(lc);
   if (n * C > 0) {
     const auto pts = xyz.contiguous();
-    const auto go = grad_out.contiguous();
+    // A summed forward's (n,) gradient is the same for every (pair, channel) of a point.
+    const auto go = (grad_out.dim() == 1 ? grad_out.view({n, 1, 1}).expand({n, 3, C}) : grad_out)
+                        .contiguous();
     AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "vm_interp_bwd_cuda", [&] {
       vm_bwd_kernel<scalar_t><<<cuda_blocks(n * 3 * C), kCudaThreads, 0,
                                 c10::cuda::getCurrentCUDAStream()>>>(

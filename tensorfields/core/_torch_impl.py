@@ -49,6 +49,15 @@ def vm_interp_torch(
     return torch.stack(out, dim=1)
 
 
+def vm_interp_summed_torch(
+    xyz: Float[Tensor, "n 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+) -> Float[Tensor, " n"]:
+    """The sum over pairs and components of :func:`vm_interp_torch` (a TensoRF density)."""
+    return vm_interp_torch(xyz, planes, lines).sum(dim=(1, 2))
+
+
 def cp_interp_torch(
     xyz: Float[Tensor, "n 3"], lines: Sequence[Float[Tensor, "1 c l 1"]]
 ) -> Float[Tensor, "n c"]:

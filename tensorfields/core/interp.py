@@ -22,11 +22,12 @@ from tensorfields.core._torch_impl import (
     LINE_AXES,
     PLANE_AXES,
     cp_interp_torch,
+    vm_interp_summed_torch,
     vm_interp_torch,
 )
 from tensorfields.core.native import ops_for
 
-__all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp"]
+__all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp", "vm_interp_summed"]
 
 
 def _channels_last(factors: Sequence[Tensor]) -> list[Tensor]:
@@ -51,6 +52,31 @@ class _VMInterp(torch.autograd.Function):
         xyz, *factors = ctx.saved_tensors
         grads = ctx.ops.vm_interp_bwd(grad_out.contiguous(), xyz, factors[:3], factors[3:])
         return None, None, *grads
+
+
+class _VMInterpSummed(torch.autograd.Function):
+    """Native summed VM lookups (one value per point); gradients for the six factors.
+
+    ``value``, when given, is this forward's result computed earlier without grad (a no-grad
+    pre-pass over the same points); it is returned instead of recomputing, and only the
+    backward runs.
+    """
+
+    @staticmethod
+    def forward(ctx, ops, xyz, value, p0, p1, p2, l0, l1, l2):
+        factors = _channels_last([p0, p1, p2, l0, l1, l2])
+        ctx.ops = ops
+        ctx.save_for_backward(xyz, *factors)
+        if value is not None:
+            return value.detach().clone()
+        return ops.vm_interp_fwd(xyz, factors[:3], factors[3:], True)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, *factors = ctx.saved_tensors
+        grads = ctx.ops.vm_interp_bwd(grad_out.contiguous(), xyz, factors[:3], factors[3:])
+        return None, None, None, *grads
 
 
 class _CPInterp(torch.autograd.Function):
@@ -82,6 +108,27 @@ def vm_interp(
     if ops is None:
         return vm_interp_torch(xyz, planes, lines)
     return _VMInterp.apply(ops, xyz, *planes, *lines)
+
+
+def vm_interp_summed(
+    xyz: Float[Tensor, "n 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+    value: Float[Tensor, " n"] | None = None,
+) -> Float[Tensor, " n"]:
+    """``vm_interp(...).sum(dim=(1, 2))`` without the ``(n, 3, C)`` products (a density).
+
+    ``value``: the result for these points from an earlier no-grad pass, reused by the native
+    op so that a training pass only pays for the backward (the reference recomputes it).
+    """
+    if len(planes) != 3 or len(lines) != 3:
+        raise ValueError(f"expected 3 planes and 3 lines, got {len(planes)} and {len(lines)}")
+    ops = ops_for([xyz, *planes, *lines], no_grad=[xyz])
+    if ops is None:
+        return vm_interp_summed_torch(xyz, planes, lines)
+    if value is not None and value.shape != (xyz.shape[0],):
+        raise ValueError(f"value must be ({xyz.shape[0]},), got {tuple(value.shape)}")
+    return _VMInterpSummed.apply(ops, xyz, value, *planes, *lines)
 
 
 def cp_interp(

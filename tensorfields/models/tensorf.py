@@ -209,12 +209,16 @@ class TensoRFModel(Model):
             origins, directions, t_min, t_max, self.step_size(), offsets, self.occupancy_grid()
         )
         xyz = sample_points(origins, directions, ray_idx, t0, t1)
+        field = self.field
+        reuse = None
         if torch.is_grad_enabled() and ray_idx.numel() > 0:
             # A cheap no-grad pass finds where each ray is already opaque; samples behind that
-            # point cannot change the image, so the differentiable pass skips them.
+            # point cannot change the image, so the differentiable pass skips them (and reuses
+            # the densities of the others instead of recomputing them).
             with torch.no_grad():
+                features = field.density_features(xyz)
                 _, transmittance = render_transmittance(
-                    self.field.density(xyz) * cfg.distance_scale,
+                    field.density_from_features(features) * cfg.distance_scale,
                     t0,
                     t1,
                     ray_idx,
@@ -223,7 +227,9 @@ class TensoRFModel(Model):
                 )
             alive = transmittance > cfg.termination_threshold
             ray_idx, t0, t1, xyz = ray_idx[alive], t0[alive], t1[alive], xyz[alive]
-        sigmas = self.field.density(xyz) * cfg.distance_scale
+            reuse = features[alive]
+        features = field.density_features(xyz, reuse)
+        sigmas = field.density_from_features(features) * cfg.distance_scale
         weights, _ = render_transmittance(sigmas, t0, t1, ray_idx, n)
         acc = accumulate_along_rays(weights, ray_idx, None, n)[:, 0]
         depth = accumulate_along_rays(weights, ray_idx, (0.5 * (t0 + t1))[:, None], n)[:, 0]

@@ -39,7 +39,11 @@ class CP(nn.Module):
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
         return self(xyz)
 
-    def summed(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+    def summed(
+        self, xyz: Float[Tensor, "n 3"], value: Float[Tensor, " n"] | None = None
+    ) -> Float[Tensor, " n"]:
+        """Sum over components. ``value`` (a no-grad result, reused by VM) is recomputed here:
+        CP's lookups are cheap."""
         return self(xyz).sum(dim=1)
 
     @torch.no_grad()

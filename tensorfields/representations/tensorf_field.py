@@ -62,9 +62,20 @@ class TensoRFField(nn.Module):
     def normalize(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n 3"]:
         return (xyz - self.aabb[:3]) / (self.aabb[3:] - self.aabb[:3]) * 2.0 - 1.0
 
+    def density_features(
+        self, xyz: Float[Tensor, "n 3"], reuse: Float[Tensor, " n"] | None = None
+    ) -> Float[Tensor, " n"]:
+        """Summed density factors at world points (before the shift and softplus); ``reuse``
+        is this function's no-grad result for the same points, so a differentiable pass after
+        a no-grad one only pays for the backward."""
+        return self.density_field.summed(self.normalize(xyz), reuse)
+
+    def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
+        return F.softplus(features + self.density_shift)
+
     def density(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
         """Volume density at world points (before TensoRF's distance scale)."""
-        return F.softplus(self.density_field.summed(self.normalize(xyz)) + self.density_shift)
+        return self.density_from_features(self.density_features(xyz))
 
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]

@@ -6,7 +6,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from tensorfields.core.interp import vm_interp
+from tensorfields.core.interp import vm_interp, vm_interp_summed
 from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
 
 
@@ -53,8 +53,11 @@ class VM(nn.Module):
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n f"]:
         return self(xyz).flatten(1)
 
-    def summed(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
-        return self(xyz).sum(dim=(1, 2))
+    def summed(
+        self, xyz: Float[Tensor, "n 3"], value: Float[Tensor, " n"] | None = None
+    ) -> Float[Tensor, " n"]:
+        """Sum over pairs and components; ``value`` reuses a no-grad result for these points."""
+        return vm_interp_summed(xyz, list(self.planes), list(self.lines), value)
 
     @torch.no_grad()
     def resize(self, resolution: tuple[int, int, int]) -> None:

@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from tensorfields.core import native
-from tensorfields.core._torch_impl import cp_interp_torch, vm_interp_torch
+from tensorfields.core._torch_impl import cp_interp_torch, vm_interp_summed_torch, vm_interp_torch
 from tensorfields.core.interp import (
     LINE_AXES,
     PLANE_AXES,
     _CPInterp,
     _VMInterp,
+    _VMInterpSummed,
     cp_interp,
     vm_interp,
+    vm_interp_summed,
 )
 
 
@@ -94,6 +96,22 @@ def test_vm_native_matches_reference(ops, res, components):
     nat = _VMInterp.apply(ops, xyz, *planes, *lines)
     assert nat.shape == (xyz.shape[0], 3, components)
     _assert_matches(ref, nat, [*planes, *lines])
+
+
+@pytest.mark.parametrize(("res", "components"), CASES)
+def test_vm_summed_native_matches_reference(ops, res, components):
+    """The fused density mode, computed, and reused from a no-grad pass (backward only)."""
+    planes, lines = _factors(res, components)
+    xyz = _points(200, res)
+    ref = vm_interp_summed_torch(xyz, planes, lines)
+    nat = _VMInterpSummed.apply(ops, xyz, None, *planes, *lines)
+    assert nat.shape == (xyz.shape[0],)
+    _assert_matches(ref, nat, [*planes, *lines])
+    with torch.no_grad():
+        value = vm_interp_summed(xyz, planes, lines)
+    reused = vm_interp_summed(xyz, planes, lines, value)
+    assert type(reused.grad_fn).__name__.startswith("_VMInterpSummed")
+    _assert_matches(vm_interp_summed_torch(xyz, planes, lines), reused, [*planes, *lines])
 
 
 @pytest.mark.parametrize(("res", "components"), CASES)
