@@ -1,6 +1,7 @@
 """Train tensorf-vm on lego 400x400 for a wall-clock budget on this CPU; score test views.
 
 Run by hand:  python benchmarks/lego_cpu.py --marks 10 30
+On a GPU:     python benchmarks/lego_cpu.py --device cuda --preset paper --marks 5 10
 At each mark (minutes of training-loop time; evaluation and saving excluded) the model renders
 test views r_0, r_20, ..., r_180 and the table gets a row: PSNR, SSIM, iterations, mean rays/s
 since the start and model size. One run serves every mark (the schedule is the preset's, so a
@@ -36,9 +37,13 @@ def main() -> None:
     parser.add_argument("--marks", type=float, nargs="+", default=[10.0, 30.0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/benchmarks"))
+    parser.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU benchmark"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = default_config(args.method, args.preset, "lego")
+    config.trainer.device = args.device
     config.trainer.max_minutes = max(args.marks)
     config.trainer.eval_every = 0
     config.trainer.final_eval_every = 0
@@ -80,9 +85,14 @@ def main() -> None:
         on_step(trainer)
     (run_dir / "benchmark.json").write_text(json.dumps(rows, indent=2))
     print()
+    where = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"{args.threads} threads, {os.cpu_count()} cores"
+    )
     print(
-        f"lego 400x400, {args.method} --preset {args.preset}, {args.threads} threads, "
-        f"{os.cpu_count()} cores; PSNR/SSIM mean over {len(views)} test views"
+        f"lego 400x400, {args.method} --preset {args.preset}, {where}; "
+        f"PSNR/SSIM mean over {len(views)} test views"
     )
     print("| budget (min) | iterations | rays/s | PSNR (dB) | SSIM | grid | MB | render s/view |")
     print("|---|---|---|---|---|---|---|---|")

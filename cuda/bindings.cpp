@@ -39,6 +39,12 @@ at::Tensor render_transmittance_bwd_cpu(const at::Tensor& grad_weights,
                                         const at::Tensor& weights,
                                         const at::Tensor& transmittance, int64_t n_rays);
 at::Tensor occupancy_bits_cpu(const at::Tensor& alpha, double threshold, int64_t kernel);
+at::Tensor accumulate_along_rays_fwd_cpu(const at::Tensor& weights, const at::Tensor& values,
+                                         const at::Tensor& ray_indices, int64_t n_rays);
+std::vector<at::Tensor> accumulate_along_rays_bwd_cpu(const at::Tensor& grad_out,
+                                                      const at::Tensor& weights,
+                                                      const at::Tensor& values,
+                                                      const at::Tensor& ray_indices);
 
 #ifdef TF_WITH_CUDA
 at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
@@ -69,6 +75,12 @@ at::Tensor render_transmittance_bwd_cuda(const at::Tensor& grad_weights,
                                         const at::Tensor& weights,
                                         const at::Tensor& transmittance, int64_t n_rays);
 at::Tensor occupancy_bits_cuda(const at::Tensor& alpha, double threshold, int64_t kernel);
+at::Tensor accumulate_along_rays_fwd_cuda(const at::Tensor& weights, const at::Tensor& values,
+                                          const at::Tensor& ray_indices, int64_t n_rays);
+std::vector<at::Tensor> accumulate_along_rays_bwd_cuda(const at::Tensor& grad_out,
+                                                      const at::Tensor& weights,
+                                                      const at::Tensor& values,
+                                                      const at::Tensor& ray_indices);
 constexpr bool kWithCuda = true;
 #else
 constexpr bool kWithCuda = false;
@@ -210,16 +222,14 @@ std::vector<at::Tensor> march(const at::Tensor& origins, const at::Tensor& direc
               bits.contiguous(), resolution, aabb.contiguous(), max_samples);
 }
 
-// Packed samples: 1-D sigmas, t_starts and t_ends alike; int64 ray indices, sorted, < n_rays.
-void check_packed(const at::Tensor& sigmas, const at::Tensor& t_starts, const at::Tensor& t_ends,
-                  const at::Tensor& ray_indices, int64_t n_rays) {
-  TORCH_CHECK(sigmas.dim() == 1, "sigmas must be 1-D, got ", sigmas.sizes());
-  check_float(sigmas, "sigmas");
-  check_like(t_starts, sigmas, sigmas.sizes(), "t_starts");
-  check_like(t_ends, sigmas, sigmas.sizes(), "t_ends");
-  TORCH_CHECK(ray_indices.scalar_type() == at::kLong && ray_indices.sizes() == sigmas.sizes() &&
-                  ray_indices.device() == sigmas.device(),
-              "ray_indices must be int64 of the same shape and device as sigmas");
+// Per-sample values: 1-D float; int64 ray indices alike in shape and device, sorted, < n_rays.
+void check_samples(const at::Tensor& x, const char* name, const at::Tensor& ray_indices,
+                   int64_t n_rays) {
+  TORCH_CHECK(x.dim() == 1, name, " must be 1-D, got ", x.sizes());
+  check_float(x, name);
+  TORCH_CHECK(ray_indices.scalar_type() == at::kLong && ray_indices.sizes() == x.sizes() &&
+                  ray_indices.device() == x.device(),
+              "ray_indices must be int64 of the same shape and device as ", name);
   TORCH_CHECK(n_rays >= 0, "n_rays must be >= 0, got ", n_rays);
   if (ray_indices.is_cpu() && ray_indices.numel() > 0) {  // a GPU check would need a sync
     const auto r = ray_indices.contiguous();
@@ -228,6 +238,14 @@ void check_packed(const at::Tensor& sigmas, const at::Tensor& t_starts, const at
     TORCH_CHECK(p[0] >= 0 && p[s - 1] < n_rays, "ray_indices must lie in [0, n_rays)");
     TORCH_CHECK(std::is_sorted(p, p + s), "ray_indices must be sorted (packed samples)");
   }
+}
+
+// Packed intervals: sigmas, t_starts and t_ends alike.
+void check_packed(const at::Tensor& sigmas, const at::Tensor& t_starts, const at::Tensor& t_ends,
+                  const at::Tensor& ray_indices, int64_t n_rays) {
+  check_samples(sigmas, "sigmas", ray_indices, n_rays);
+  check_like(t_starts, sigmas, sigmas.sizes(), "t_starts");
+  check_like(t_ends, sigmas, sigmas.sizes(), "t_ends");
 }
 
 std::vector<at::Tensor> transmittance_fwd(const at::Tensor& sigmas, const at::Tensor& t_starts,
@@ -253,6 +271,33 @@ at::Tensor transmittance_bwd(const at::Tensor& grad_weights, const at::Tensor& g
               grad_transmittance.contiguous(), sigmas.contiguous(), t_starts.contiguous(),
               t_ends.contiguous(), ray_indices.contiguous(), weights.contiguous(),
               transmittance.contiguous(), n_rays);
+}
+
+// values: (s, C) like the weights, or a 1-D placeholder (accumulate the weights alone).
+void check_values(const at::Tensor& values, const at::Tensor& weights) {
+  if (values.dim() == 1 && values.numel() == 0) return;
+  TORCH_CHECK(values.dim() == 2 && values.size(0) == weights.size(0),
+              "values must be (s, C) with s = len(weights), got ", values.sizes());
+  check_like(values, weights, values.sizes(), "values");
+}
+
+at::Tensor accumulate_fwd(const at::Tensor& weights, const at::Tensor& values,
+                          const at::Tensor& ray_indices, int64_t n_rays) {
+  check_samples(weights, "weights", ray_indices, n_rays);
+  check_values(values, weights);
+  TF_DISPATCH(weights, accumulate_along_rays_fwd, weights.contiguous(), values.contiguous(),
+              ray_indices.contiguous(), n_rays);
+}
+
+std::vector<at::Tensor> accumulate_bwd(const at::Tensor& grad_out, const at::Tensor& weights,
+                                       const at::Tensor& values, const at::Tensor& ray_indices,
+                                       int64_t n_rays) {
+  check_samples(weights, "weights", ray_indices, n_rays);
+  check_values(values, weights);
+  const int64_t C = values.dim() == 2 ? values.size(1) : 1;
+  check_like(grad_out, weights, {n_rays, C}, "grad_out");
+  TF_DISPATCH(weights, accumulate_along_rays_bwd, grad_out.contiguous(), weights.contiguous(),
+              values.contiguous(), ray_indices.contiguous());
 }
 
 at::Tensor occupancy(const at::Tensor& alpha, double threshold, int64_t kernel) {
@@ -289,6 +334,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("grad_weights"), py::arg("grad_transmittance"), py::arg("sigmas"),
         py::arg("t_starts"), py::arg("t_ends"), py::arg("ray_indices"), py::arg("weights"),
         py::arg("transmittance"), py::arg("n_rays"));
+  m.def("accumulate_along_rays_fwd", &tf::accumulate_fwd, "per-ray sums of w * v, (n_rays, C)",
+        py::arg("weights"), py::arg("values"), py::arg("ray_indices"), py::arg("n_rays"));
+  m.def("accumulate_along_rays_bwd", &tf::accumulate_bwd, "grads of weights and values",
+        py::arg("grad_out"), py::arg("weights"), py::arg("values"), py::arg("ray_indices"),
+        py::arg("n_rays"));
   m.def("occupancy_bits", &tf::occupancy, "thresholded, dilated, packed occupancy",
         py::arg("alpha"), py::arg("threshold"), py::arg("kernel"));
 }

@@ -10,6 +10,9 @@
 // Backward (per ray, last sample first), with g = dL/dw and h = dL/dT:
 //   dL/do_i = g_i * T_i * (1 - alpha_i) - sum_{k>i} (g_k * w_k + h_k * T_k),
 //   dL/dsigma_i = dL/do_i * dt_i; terminated samples get 0. No gradient for the t's.
+//
+// Accumulation (twin of accumulate_along_rays_torch): out[r] = sum_{i in r} w_i * v_i (v = 1
+// when no values are given: the opacity), one ray per task, so no atomics and a fixed order.
 
 #include <torch/extension.h>
 
@@ -81,6 +84,37 @@ void bwd_loop(const Packed<scalar_t>& in, int64_t n_rays, const scalar_t* g, con
   });
 }
 
+// out (n_rays, C) = per-ray sums of w * v; v == nullptr: v = 1 (C = 1).
+template <typename scalar_t>
+void accumulate_loop(const scalar_t* w, const scalar_t* v, const int64_t* offsets,
+                     int64_t n_rays, int64_t C, scalar_t* out) {
+  at::parallel_for(0, n_rays, kRaysPerTask, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      scalar_t* row = out + r * C;
+      for (int64_t c = 0; c < C; ++c) row[c] = 0;
+      for (int64_t i = offsets[r]; i < offsets[r + 1]; ++i)
+        for (int64_t c = 0; c < C; ++c) row[c] += w[i] * (v ? v[i * C + c] : scalar_t(1));
+    }
+  });
+}
+
+template <typename scalar_t>
+void accumulate_bwd_loop(const scalar_t* g, const scalar_t* w, const scalar_t* v,
+                         const int64_t* ray, int64_t s, int64_t C, scalar_t* grad_w,
+                         scalar_t* grad_v) {
+  at::parallel_for(0, s, 4096, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const scalar_t* gr = g + ray[i] * C;
+      scalar_t dot = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        dot += gr[c] * (v ? v[i * C + c] : scalar_t(1));
+        if (grad_v) grad_v[i * C + c] = w[i] * gr[c];
+      }
+      grad_w[i] = dot;
+    }
+  });
+}
+
 }  // namespace
 
 std::vector<at::Tensor> render_transmittance_fwd_cpu(const at::Tensor& sigmas,
@@ -118,6 +152,40 @@ at::Tensor render_transmittance_bwd_cpu(const at::Tensor& grad_weights,
                        transmittance.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>());
   });
   return grad;
+}
+
+at::Tensor accumulate_along_rays_fwd_cpu(const at::Tensor& weights, const at::Tensor& values,
+                                         const at::Tensor& ray_indices, int64_t n_rays) {
+  const bool has_values = values.dim() == 2;  // else a 1-D placeholder: weights alone
+  const int64_t s = weights.numel(), C = has_values ? values.size(1) : 1;
+  auto out = at::zeros({n_rays, C}, weights.options());
+  if (s == 0 || n_rays == 0) return out;
+  const auto offsets = ray_offsets(ray_indices.data_ptr<int64_t>(), s, n_rays);
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "accumulate_along_rays_fwd_cpu", [&] {
+    accumulate_loop<scalar_t>(weights.data_ptr<scalar_t>(),
+                              has_values ? values.data_ptr<scalar_t>() : nullptr,
+                              offsets.data(), n_rays, C, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+std::vector<at::Tensor> accumulate_along_rays_bwd_cpu(const at::Tensor& grad_out,
+                                                      const at::Tensor& weights,
+                                                      const at::Tensor& values,
+                                                      const at::Tensor& ray_indices) {
+  const int64_t s = weights.numel(), C = grad_out.size(1);
+  auto grad_w = at::empty_like(weights);
+  const bool has_values = values.dim() == 2;
+  auto grad_v = has_values ? at::empty_like(values) : at::empty({0}, values.options());
+  if (s == 0) return {grad_w, grad_v};
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "accumulate_along_rays_bwd_cpu", [&] {
+    accumulate_bwd_loop<scalar_t>(
+        grad_out.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(),
+        has_values ? values.data_ptr<scalar_t>() : nullptr,
+        ray_indices.data_ptr<int64_t>(), s, C, grad_w.data_ptr<scalar_t>(),
+        has_values ? grad_v.data_ptr<scalar_t>() : nullptr);
+  });
+  return {grad_w, grad_v};
 }
 
 }  // namespace tf

@@ -1,6 +1,7 @@
 // Volume-rendering compositing on packed samples, CUDA: the GPU twin of composite.cpp (same
 // formulas, early termination and backward, see there). One thread per ray; each ray's
-// [start, end) comes from a pass over the sorted ray indices.
+// [start, end) comes from a pass over the sorted ray indices. Accumulation: one thread per ray
+// forward (a fixed summation order, no atomics), one per sample backward.
 
 #include <torch/extension.h>
 
@@ -68,6 +69,34 @@ __global__ void bwd_kernel(Packed<scalar_t> in, const scalar_t* g, const scalar_
   }
 }
 
+template <typename scalar_t>
+__global__ void accumulate_kernel(const scalar_t* w, const scalar_t* v, const int64_t* starts,
+                                  const int64_t* ends, int64_t n_rays, int64_t C,
+                                  scalar_t* out) {
+  const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (r >= n_rays) return;
+  for (int64_t c = 0; c < C; ++c) {
+    scalar_t acc = 0;
+    for (int64_t i = starts[r]; i < ends[r]; ++i) acc += w[i] * (v ? v[i * C + c] : scalar_t(1));
+    out[r * C + c] = acc;
+  }
+}
+
+template <typename scalar_t>
+__global__ void accumulate_bwd_kernel(const scalar_t* g, const scalar_t* w, const scalar_t* v,
+                                      const int64_t* ray, int64_t s, int64_t C,
+                                      scalar_t* grad_w, scalar_t* grad_v) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= s) return;
+  const scalar_t* gr = g + ray[i] * C;
+  scalar_t dot = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    dot += gr[c] * (v ? v[i * C + c] : scalar_t(1));
+    if (grad_v) grad_v[i * C + c] = w[i] * gr[c];
+  }
+  grad_w[i] = dot;
+}
+
 std::vector<at::Tensor> ray_bounds(const at::Tensor& ray_indices, int64_t n_rays) {
   const int64_t s = ray_indices.numel();
   auto starts = at::zeros({n_rays}, ray_indices.options());
@@ -125,6 +154,47 @@ at::Tensor render_transmittance_bwd_cuda(const at::Tensor& grad_weights,
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return grad;
+}
+
+at::Tensor accumulate_along_rays_fwd_cuda(const at::Tensor& weights, const at::Tensor& values,
+                                          const at::Tensor& ray_indices, int64_t n_rays) {
+  const c10::cuda::OptionalCUDAGuard guard(weights.device());
+  const bool has_values = values.dim() == 2;  // else a 1-D placeholder: weights alone
+  const int64_t s = weights.numel(), C = has_values ? values.size(1) : 1;
+  auto out = at::zeros({n_rays, C}, weights.options());
+  if (s == 0 || n_rays == 0) return out;
+  const auto bounds = ray_bounds(ray_indices, n_rays);
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "accumulate_along_rays_fwd_cuda", [&] {
+    accumulate_kernel<scalar_t><<<cuda_blocks(n_rays), kCudaThreads, 0,
+                                  c10::cuda::getCurrentCUDAStream()>>>(
+        weights.data_ptr<scalar_t>(), has_values ? values.data_ptr<scalar_t>() : nullptr,
+        bounds[0].data_ptr<int64_t>(), bounds[1].data_ptr<int64_t>(), n_rays, C,
+        out.data_ptr<scalar_t>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return out;
+}
+
+std::vector<at::Tensor> accumulate_along_rays_bwd_cuda(const at::Tensor& grad_out,
+                                                       const at::Tensor& weights,
+                                                       const at::Tensor& values,
+                                                       const at::Tensor& ray_indices) {
+  const c10::cuda::OptionalCUDAGuard guard(weights.device());
+  const int64_t s = weights.numel(), C = grad_out.size(1);
+  auto grad_w = at::empty_like(weights);
+  const bool has_values = values.dim() == 2;
+  auto grad_v = has_values ? at::empty_like(values) : at::empty({0}, values.options());
+  if (s == 0) return {grad_w, grad_v};
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "accumulate_along_rays_bwd_cuda", [&] {
+    accumulate_bwd_kernel<scalar_t><<<cuda_blocks(s), kCudaThreads, 0,
+                                      c10::cuda::getCurrentCUDAStream()>>>(
+        grad_out.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(),
+        has_values ? values.data_ptr<scalar_t>() : nullptr,
+        ray_indices.data_ptr<int64_t>(), s, C, grad_w.data_ptr<scalar_t>(),
+        has_values ? grad_v.data_ptr<scalar_t>() : nullptr);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return {grad_w, grad_v};
 }
 
 }  // namespace tf

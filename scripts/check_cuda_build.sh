@@ -31,7 +31,7 @@ from tensorfields.core.native import NativeLoader
 
 start = time.time()
 module = NativeLoader(name="tensorfields_native_cuda_check", build_dir=Path(sys.argv[1]),
-                      with_cuda=True)._build()
+                      with_cuda=True)._build(True)
 assert module.with_cuda, "the extension was built without its CUDA sources"
 print(f"CUDA build OK with torch {torch.__version__} (CUDA {torch.version.cuda}) "
       f"in {time.time() - start:.0f} s")

@@ -6,5 +6,15 @@ cd "$(dirname "$0")/.."
 export TF_CACHE_DIR="${TF_CACHE_DIR:-$(mktemp -d)}"
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
 print(torch.__version__, torch.cuda.get_device_name())"
-python3 -m pytest tests/core -rs -k "cuda"
+status=0
+python3 -m pytest tests/core -rs -k "cuda" || status=$?
 python3 benchmarks/ops.py --device cuda --repeats 10
+# The lego benchmark with the paper recipe, when the data is at hand ($TF_DATA_DIR or ./data).
+if python3 -c "from tensorfields.data.locate import find_scene_data; \
+from tensorfields.data.scenes import load_preset; find_scene_data(load_preset('lego'), None)" \
+    2>/dev/null; then
+    python3 benchmarks/lego_cpu.py --device cuda --preset paper --marks 5 10
+else
+    echo "lego data not found: GPU lego benchmark skipped (set TF_DATA_DIR)"
+fi
+exit "$status"

@@ -169,6 +169,18 @@ def render_transmittance_torch(
     return weights, transmittance
 
 
+def accumulate_along_rays_torch(
+    weights: Float[Tensor, " s"],
+    values: Float[Tensor, "s c"] | None,
+    ray_indices: Int[Tensor, " s"],
+    n_rays: int,
+) -> Float[Tensor, "n c"]:
+    """Sum of ``weights * values`` per ray (of ``weights`` alone when ``values`` is None)."""
+    src = weights[:, None] if values is None else weights[:, None] * values
+    out = torch.zeros(n_rays, src.shape[1], dtype=src.dtype, device=src.device)
+    return out.index_add(0, ray_indices, src)
+
+
 def occupancy_bits_torch(
     alpha: Float[Tensor, "x y z"], threshold: float, kernel: int
 ) -> UInt8[Tensor, " b"]:

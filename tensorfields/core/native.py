@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -83,7 +84,7 @@ class NativeLoader:
         with self._lock:
             if self._module is None and self._error is None:
                 try:
-                    self._module = self._build()
+                    self._module = self._build_with_cpu_fallback()
                 except Exception as error:  # a compiler error, no compiler, no ninja, ...
                     self._error = _one_line(error)
                     print(
@@ -94,10 +95,26 @@ class NativeLoader:
                     )
         return self._module
 
-    def _build(self) -> ModuleType:
+    def _build_with_cpu_fallback(self) -> ModuleType:
+        """A CUDA build that fails (toolkit and driver mismatch, ...) still leaves the CPU ops:
+        say why in one line and build those (unless CUDA was asked for explicitly)."""
+        with_cuda = _with_cuda() if self._with_cuda is None else self._with_cuda
+        try:
+            return self._build(with_cuda)
+        except Exception as error:
+            if not with_cuda or self._with_cuda:
+                raise
+            print(
+                f"tensorfields: CUDA native ops unavailable ({_one_line(error)}); "
+                "building the CPU ones",
+                file=sys.stderr,
+                flush=True,
+            )
+            return self._build(False)
+
+    def _build(self, with_cuda: bool) -> ModuleType:
         from torch.utils.cpp_extension import load
 
-        with_cuda = _with_cuda() if self._with_cuda is None else self._with_cuda
         sources = self._sources
         if sources is None:
             names = CPU_SOURCES + (CUDA_SOURCES if with_cuda else ())
@@ -107,6 +124,7 @@ class NativeLoader:
             raise FileNotFoundError(f"native sources not found: {', '.join(missing)}")
         build_dir = self._build_dir or _default_build_dir("cuda" if with_cuda else "cpu")
         build_dir.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(build_dir)
         defines = ["-DTF_WITH_CUDA"] if with_cuda else []
         return load(
             name=self.name,
@@ -119,6 +137,23 @@ class NativeLoader:
             build_directory=str(build_dir),
             verbose=False,
         )
+
+
+# A build takes a few minutes; a lock older than this was left by a killed build.
+STALE_LOCK_SECONDS = 30 * 60
+
+
+def _clear_stale_lock(build_dir: Path) -> None:
+    """torch's builder waits for as long as ``<build_dir>/lock`` exists, and a killed build
+    leaves it behind: remove one that no build can still be holding."""
+    lock = build_dir / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age > STALE_LOCK_SECONDS:
+        print(f"tensorfields: removing a stale build lock ({lock})", file=sys.stderr)
+        lock.unlink(missing_ok=True)
 
 
 _LOADER = NativeLoader()

@@ -7,7 +7,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from tensorfields.core._torch_impl import render_transmittance_torch
+from tensorfields.core._torch_impl import accumulate_along_rays_torch, render_transmittance_torch
 from tensorfields.core.native import ops_for
 
 
@@ -66,16 +66,43 @@ def render_transmittance(
     )
 
 
+class _AccumulateAlongRays(torch.autograd.Function):
+    """Native per-ray sums; gradients for the weights and the values."""
+
+    @staticmethod
+    def forward(ctx, ops, weights, values, ray_indices, n_rays):
+        ctx.ops, ctx.n_rays = ops, n_rays
+        ctx.save_for_backward(weights, values, ray_indices)
+        return ops.accumulate_along_rays_fwd(weights, values, ray_indices, n_rays)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        weights, values, ray_indices = ctx.saved_tensors
+        grad_w, grad_v = ctx.ops.accumulate_along_rays_bwd(
+            grad_out.contiguous(), weights, values, ray_indices, ctx.n_rays
+        )
+        return None, grad_w, (grad_v if values.dim() == 2 else None), None, None
+
+
 def accumulate_along_rays(
     weights: Float[Tensor, " s"],
     ray_indices: Int[Tensor, " s"],
     values: Float[Tensor, "s c"] | None,
     n_rays: int,
 ) -> Float[Tensor, "n c"]:
-    """Sum of ``weights * values`` per ray (of ``weights`` alone when ``values`` is None)."""
-    src = weights[:, None] if values is None else weights[:, None] * values
-    out = torch.zeros(n_rays, src.shape[1], dtype=src.dtype, device=src.device)
-    return out.index_add(0, ray_indices, src)
+    """Sum of ``weights * values`` per ray (of ``weights`` alone when ``values`` is None).
+
+    Samples must be sorted by ray (packed), as marching emits them.
+    """
+    floats = [weights] if values is None else [weights, values]
+    ops = ops_for(floats)
+    if ops is None or ray_indices.dtype != torch.long:
+        return accumulate_along_rays_torch(weights, values, ray_indices, n_rays)
+    empty = weights.new_empty(0)
+    return _AccumulateAlongRays.apply(
+        ops, weights, empty if values is None else values, ray_indices, int(n_rays)
+    )
 
 
 def composite(

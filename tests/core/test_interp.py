@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -277,3 +279,36 @@ def test_import_does_not_build():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "False"
+
+
+def test_failed_cuda_build_falls_back_to_the_cpu_ops(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    built = []
+
+    class CudaBreaks(native.NativeLoader):
+        def _build(self, with_cuda: bool):
+            built.append(with_cuda)
+            if with_cuda:
+                raise RuntimeError("nvcc fatal: unsupported gpu architecture")
+            return sys  # any module stands in for the CPU extension
+
+    monkeypatch.setattr(native, "_with_cuda", lambda: True)
+    loader = CudaBreaks()
+    assert loader.get() is sys and built == [True, False]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CUDA native ops unavailable" in err[0] and "nvcc fatal" in err[0]
+    forced = CudaBreaks(with_cuda=True)  # CUDA asked for explicitly: no silent CPU build
+    assert forced.get() is None and "nvcc fatal" in (forced.error or "")
+
+
+def test_stale_build_lock_is_removed(tmp_path):
+    """A killed build leaves ``lock``; torch's builder would wait for it forever."""
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    native._clear_stale_lock(tmp_path)
+    assert lock.exists()  # fresh: another process may be building right now
+    old = time.time() - native.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    native._clear_stale_lock(tmp_path)
+    assert not lock.exists()

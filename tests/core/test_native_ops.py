@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from tensorfields.core._torch_impl import (
+    accumulate_along_rays_torch,
     march_rays_torch,
     occupancy_bits_torch,
     ray_aabb_intersect_torch,
     render_transmittance_torch,
 )
 from tensorfields.core.bitfield import pack_bits, unpack_bits
-from tensorfields.core.render import _RenderTransmittance
+from tensorfields.core.render import _AccumulateAlongRays, _RenderTransmittance
 
 AABB = torch.tensor([-1.0, -1.5, -1.0, 1.0, 1.0, 1.2])
 EMPTY_BITS = torch.empty(0, dtype=torch.uint8)
@@ -149,6 +150,37 @@ def test_transmittance_no_samples(native_module, device) -> None:
     assert w.numel() == t.numel() == 0
 
 
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_accumulate_matches_reference(native_module, device, channels) -> None:
+    weights, _, _, ray_indices = _packed(PER_RAY, torch.float64, device=device)
+    n = len(PER_RAY)
+    g = torch.Generator().manual_seed(4)
+    values = None
+    if channels is not None:
+        values = torch.rand(weights.numel(), channels, generator=g, dtype=torch.float64)
+        values = values.to(device).requires_grad_()
+    weights = weights.clone().requires_grad_()
+    ref = accumulate_along_rays_torch(weights, values, ray_indices, n)
+    empty = weights.new_empty(0)
+    nat = _AccumulateAlongRays.apply(
+        native_module, weights, empty if values is None else values, ray_indices, n
+    )
+    torch.testing.assert_close(nat, ref)
+    assert (nat[torch.tensor(PER_RAY) == 0] == 0).all()  # rays without samples
+    inputs = [weights] if values is None else [weights, values]
+    grad = torch.randn(ref.shape, generator=g, dtype=torch.float64).to(device)
+    for a, b in zip(
+        torch.autograd.grad(ref, inputs, grad), torch.autograd.grad(nat, inputs, grad), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+    if values is not None:
+
+        def fn(w, v):
+            return _AccumulateAlongRays.apply(native_module, w, v, ray_indices, n)
+
+        assert torch.autograd.gradcheck(fn, (weights, values))
+
+
 @pytest.mark.parametrize("kernel", [1, 3, 5])
 @pytest.mark.parametrize("shape", [(33, 20, 41), (1, 1, 1), (2, 9, 3)])
 def test_occupancy_bits_match_reference(native_module, device, kernel, shape) -> None:
@@ -166,6 +198,8 @@ def test_bad_inputs_raise_clear_errors(native_module) -> None:
         native_module.render_transmittance_fwd(sigmas, t0, t1, ray_indices.flip(0), 2, 0.0)
     with pytest.raises(RuntimeError, match=r"\[0, n_rays\)"):
         native_module.render_transmittance_fwd(sigmas, t0, t1, ray_indices, 1, 0.0)
+    with pytest.raises(RuntimeError, match="values must be"):
+        native_module.accumulate_along_rays_fwd(sigmas, torch.ones(4, 3), ray_indices, 2)
     with pytest.raises(RuntimeError, match="t_ends"):
         native_module.render_transmittance_fwd(sigmas, t0, t1[:-1], ray_indices, 2, 0.0)
     origins, directions, offsets = _rays(4)

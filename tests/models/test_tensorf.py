@@ -125,6 +125,22 @@ def test_occupancy_skips_samples_when_rendering(model_config) -> None:
     torch.testing.assert_close(empty.rgb, model.background.expand(16, 3))
 
 
+def test_occupancy_bitfield_follows_the_grid(model_config) -> None:
+    """Marching reads a cached bitfield; replacing or editing the grid in place refreshes it."""
+    model = TensoRFModel(model_config)
+    assert model.occupancy_grid() is None  # before the first update: march everything
+    model.update_occupancy()
+    grid = model.occupancy_grid()
+    assert torch.equal(grid.dense(), model.occupancy) and model.occupancy_grid() is grid
+    model.occupancy = torch.zeros(4, 5, 6, dtype=torch.bool)
+    assert model.occupancy_grid().resolution == (4, 5, 6)
+    assert not model.occupancy_grid().dense().any()
+    model.occupancy[1, 2, 3] = True  # in place
+    assert model.occupancy_grid().dense().sum() == 1
+    model.occupancy_aabb[3:] *= 2  # in place, the box
+    torch.testing.assert_close(model.occupancy_grid().aabb, model.occupancy_aabb)
+
+
 def test_checkpoint_state_round_trip_across_shapes(model_config) -> None:
     torch.manual_seed(0)
     trained = TensoRFModel(model_config)
