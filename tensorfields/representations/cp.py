@@ -8,12 +8,14 @@ from torch import Tensor, nn
 
 from tensorfields.core.interp import cp_interp
 from tensorfields.representations.grid_factors import resize_factor
+from tensorfields.representations.rank import RankedComponents
 
 
-class CP(nn.Module):
+class CP(RankedComponents, nn.Module):
     """``sum_r X_r(x) * Y_r(y) * Z_r(z)`` with ``C`` components; coordinates in [-1, 1]^3.
 
-    ``forward`` returns the per-component products ``(n, C)``.
+    ``forward`` returns the per-component products ``(n, C)``. With ``set_rank(r)`` only the
+    first ``r`` components count (the x lines are masked); ``slim(r)`` drops the others.
     """
 
     def __init__(self, components: int, resolution: tuple[int, int, int], init_scale: float = 0.2):
@@ -34,7 +36,8 @@ class CP(nn.Module):
 
     def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
         # Fused native lookup where built, else grid_sample (tensorfields.core.interp).
-        return cp_interp(xyz, list(self.lines))
+        lines = list(self.lines)
+        return cp_interp(xyz, [self.masked(lines[0]), *lines[1:]])
 
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
         return self(xyz)
@@ -45,6 +48,16 @@ class CP(nn.Module):
         """Sum over components. ``value`` (a no-grad result, reused by VM) is recomputed here:
         CP's lookups are cheap."""
         return self(xyz).sum(dim=1)
+
+    def kept_features(self, rank: int) -> list[int]:
+        """Indices of the ``features`` columns of the first ``rank`` components."""
+        return list(range(rank))
+
+    def slim(self, rank: int) -> None:
+        """Drop every component but the first ``rank``, for good."""
+        self.set_rank(rank)
+        self.slim_factors(self.lines, rank)
+        self.components, self._rank = rank, None
 
     @torch.no_grad()
     def resize(self, resolution: tuple[int, int, int]) -> None:

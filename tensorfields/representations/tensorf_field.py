@@ -88,6 +88,21 @@ class TensoRFField(nn.Module):
         res = torch.tensor(self.resolution, dtype=self.aabb.dtype, device=self.aabb.device)
         return (self.aabb[3:] - self.aabb[:3]) / (res - 1)
 
+    def set_ranks(self, density: int, appearance: int) -> None:
+        """Render with the first ``density`` / ``appearance`` components only (SlimmeRF)."""
+        self.density_field.set_rank(density)
+        self.appearance_field.set_rank(appearance)
+
+    @torch.no_grad()
+    def slim(self, density: int, appearance: int) -> None:
+        """Drop every component above the given ranks; renders as ``set_ranks`` did."""
+        kept = self.appearance_field.kept_features(appearance)
+        self.density_field.slim(density)
+        self.appearance_field.slim(appearance)
+        weight = self.basis.weight.data[:, kept].clone()
+        self.basis.weight = nn.Parameter(weight)
+        self.basis.in_features = weight.shape[1]
+
     def resize(self, resolution: tuple[int, int, int]) -> None:
         self.density_field.resize(resolution)
         self.appearance_field.resize(resolution)

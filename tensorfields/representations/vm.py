@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from tensorfields.core.interp import vm_interp, vm_interp_summed
 from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
+from tensorfields.representations.rank import RankedComponents
 
 
 def _node_major(plane: Tensor) -> Tensor:
@@ -16,11 +17,13 @@ def _node_major(plane: Tensor) -> Tensor:
     return plane.contiguous(memory_format=torch.channels_last)
 
 
-class VM(nn.Module):
+class VM(RankedComponents, nn.Module):
     """``sum_r P_r(u, v) * L_r(w)`` for the three (plane, line) pairs, ``C`` components each.
 
     Coordinates are normalised to [-1, 1]^3 by the caller. ``forward`` returns the per-pair
     products ``(n, 3, C)``; a density sums them, an appearance flattens them to ``3C`` features.
+    With ``set_rank(r)`` only the first ``r`` components of each pair count (the planes are
+    masked); ``slim(r)`` drops the others.
     """
 
     def __init__(self, components: int, resolution: tuple[int, int, int], init_scale: float = 0.1):
@@ -48,7 +51,7 @@ class VM(nn.Module):
 
     def forward(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n 3 c"]:
         # Fused native lookup where built, else grid_sample (tensorfields.core.interp).
-        return vm_interp(xyz, list(self.planes), list(self.lines))
+        return vm_interp(xyz, self._planes(), list(self.lines))
 
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n f"]:
         return self(xyz).flatten(1)
@@ -57,7 +60,21 @@ class VM(nn.Module):
         self, xyz: Float[Tensor, "n 3"], value: Float[Tensor, " n"] | None = None
     ) -> Float[Tensor, " n"]:
         """Sum over pairs and components; ``value`` reuses a no-grad result for these points."""
-        return vm_interp_summed(xyz, list(self.planes), list(self.lines), value)
+        return vm_interp_summed(xyz, self._planes(), list(self.lines), value)
+
+    def _planes(self) -> list[Tensor]:
+        return [self.masked(plane) for plane in self.planes]
+
+    def kept_features(self, rank: int) -> list[int]:
+        """Indices of the ``features`` columns of the first ``rank`` components."""
+        return [i * self.components + c for i in range(3) for c in range(rank)]
+
+    def slim(self, rank: int) -> None:
+        """Drop every component but the first ``rank`` of each pair, for good."""
+        self.set_rank(rank)
+        self.slim_factors(self.planes, rank)
+        self.slim_factors(self.lines, rank)
+        self.components, self._rank = rank, None
 
     @torch.no_grad()
     def resize(self, resolution: tuple[int, int, int]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,14 +25,9 @@ from tensorfields.core.interp import (
 
 
 @pytest.fixture(scope="module")
-def ops():
-    """The built extension. A failed build fails the tests unless no toolchain is installed."""
-    module = native.load_native()
-    if module is None:
-        if shutil.which("c++") is None or shutil.which("ninja") is None:
-            pytest.skip(f"no C++ compiler or ninja to build the native ops: {native._LOADER.error}")
-        pytest.fail(f"native ops failed to build: {native._LOADER.error}")
-    return module
+def ops(native_module):
+    """The built extension (see the ``native_module`` fixture)."""
+    return native_module
 
 
 @pytest.fixture(autouse=True)
