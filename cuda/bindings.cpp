@@ -10,77 +10,45 @@
 
 namespace tf {
 
-at::Tensor vm_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                             const std::vector<at::Tensor>& lines, bool summed);
-std::vector<at::Tensor> vm_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
-                                          const std::vector<at::Tensor>& planes,
-                                          const std::vector<at::Tensor>& lines);
-at::Tensor cp_interp_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& lines);
-std::vector<at::Tensor> cp_interp_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
-                                          const std::vector<at::Tensor>& lines);
+// The ops each device implements (sources vm_interp, march, composite, occupancy).
+#define TF_DECLARE_OPS(dev)                                                                     \
+  at::Tensor vm_interp_fwd_##dev(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,  \
+                                 const std::vector<at::Tensor>& lines, bool summed);          \
+  std::vector<at::Tensor> vm_interp_bwd_##dev(                                                  \
+      const at::Tensor& grad_out, const at::Tensor& xyz, const std::vector<at::Tensor>& planes, \
+      const std::vector<at::Tensor>& lines);                                                    \
+  at::Tensor cp_interp_fwd_##dev(const at::Tensor& xyz, const std::vector<at::Tensor>& lines);  \
+  std::vector<at::Tensor> cp_interp_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& xyz, \
+                                              const std::vector<at::Tensor>& lines);            \
+  std::vector<at::Tensor> ray_aabb_intersect_##dev(const at::Tensor& origins,                   \
+                                                   const at::Tensor& directions,                \
+                                                   const at::Tensor& aabb, double near,         \
+                                                   double far);                                 \
+  std::vector<at::Tensor> march_rays_##dev(                                                     \
+      const at::Tensor& origins, const at::Tensor& directions, const at::Tensor& t_min,         \
+      const at::Tensor& t_max, double step_size, const at::Tensor& offsets,                     \
+      const at::Tensor& bits, at::IntArrayRef resolution, const at::Tensor& aabb,               \
+      int64_t max_samples);                                                                     \
+  std::vector<at::Tensor> render_transmittance_fwd_##dev(                                       \
+      const at::Tensor& sigmas, const at::Tensor& t_starts, const at::Tensor& t_ends,           \
+      const at::Tensor& ray_indices, int64_t n_rays, double eps);                               \
+  at::Tensor render_transmittance_bwd_##dev(                                                    \
+      const at::Tensor& grad_weights, const at::Tensor& grad_transmittance,                     \
+      const at::Tensor& sigmas, const at::Tensor& t_starts, const at::Tensor& t_ends,           \
+      const at::Tensor& ray_indices, const at::Tensor& weights,                                 \
+      const at::Tensor& transmittance, int64_t n_rays);                                         \
+  at::Tensor accumulate_along_rays_fwd_##dev(const at::Tensor& weights,                         \
+                                             const at::Tensor& values,                          \
+                                             const at::Tensor& ray_indices, int64_t n_rays);    \
+  std::vector<at::Tensor> accumulate_along_rays_bwd_##dev(                                      \
+      const at::Tensor& grad_out, const at::Tensor& weights, const at::Tensor& values,          \
+      const at::Tensor& ray_indices);                                                           \
+  at::Tensor occupancy_bits_##dev(const at::Tensor& alpha, double threshold, int64_t kernel);
 
-std::vector<at::Tensor> ray_aabb_intersect_cpu(const at::Tensor& origins,
-                                               const at::Tensor& directions,
-                                               const at::Tensor& aabb, double near, double far);
-std::vector<at::Tensor> march_rays_cpu(const at::Tensor& origins, const at::Tensor& directions,
-                                       const at::Tensor& t_min, const at::Tensor& t_max,
-                                       double step_size, const at::Tensor& offsets,
-                                       const at::Tensor& bits, at::IntArrayRef resolution,
-                                       const at::Tensor& aabb, int64_t max_samples);
-std::vector<at::Tensor> render_transmittance_fwd_cpu(const at::Tensor& sigmas,
-                                                     const at::Tensor& t_starts,
-                                                     const at::Tensor& t_ends,
-                                                     const at::Tensor& ray_indices,
-                                                     int64_t n_rays, double eps);
-at::Tensor render_transmittance_bwd_cpu(const at::Tensor& grad_weights,
-                                        const at::Tensor& grad_transmittance,
-                                        const at::Tensor& sigmas, const at::Tensor& t_starts,
-                                        const at::Tensor& t_ends, const at::Tensor& ray_indices,
-                                        const at::Tensor& weights,
-                                        const at::Tensor& transmittance, int64_t n_rays);
-at::Tensor occupancy_bits_cpu(const at::Tensor& alpha, double threshold, int64_t kernel);
-at::Tensor accumulate_along_rays_fwd_cpu(const at::Tensor& weights, const at::Tensor& values,
-                                         const at::Tensor& ray_indices, int64_t n_rays);
-std::vector<at::Tensor> accumulate_along_rays_bwd_cpu(const at::Tensor& grad_out,
-                                                      const at::Tensor& weights,
-                                                      const at::Tensor& values,
-                                                      const at::Tensor& ray_indices);
+TF_DECLARE_OPS(cpu)
 
 #ifdef TF_WITH_CUDA
-at::Tensor vm_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
-                              const std::vector<at::Tensor>& lines, bool summed);
-std::vector<at::Tensor> vm_interp_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
-                                           const std::vector<at::Tensor>& planes,
-                                           const std::vector<at::Tensor>& lines);
-at::Tensor cp_interp_fwd_cuda(const at::Tensor& xyz, const std::vector<at::Tensor>& lines);
-std::vector<at::Tensor> cp_interp_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
-                                           const std::vector<at::Tensor>& lines);
-std::vector<at::Tensor> ray_aabb_intersect_cuda(const at::Tensor& origins,
-                                               const at::Tensor& directions,
-                                               const at::Tensor& aabb, double near, double far);
-std::vector<at::Tensor> march_rays_cuda(const at::Tensor& origins, const at::Tensor& directions,
-                                       const at::Tensor& t_min, const at::Tensor& t_max,
-                                       double step_size, const at::Tensor& offsets,
-                                       const at::Tensor& bits, at::IntArrayRef resolution,
-                                       const at::Tensor& aabb, int64_t max_samples);
-std::vector<at::Tensor> render_transmittance_fwd_cuda(const at::Tensor& sigmas,
-                                                     const at::Tensor& t_starts,
-                                                     const at::Tensor& t_ends,
-                                                     const at::Tensor& ray_indices,
-                                                     int64_t n_rays, double eps);
-at::Tensor render_transmittance_bwd_cuda(const at::Tensor& grad_weights,
-                                        const at::Tensor& grad_transmittance,
-                                        const at::Tensor& sigmas, const at::Tensor& t_starts,
-                                        const at::Tensor& t_ends, const at::Tensor& ray_indices,
-                                        const at::Tensor& weights,
-                                        const at::Tensor& transmittance, int64_t n_rays);
-at::Tensor occupancy_bits_cuda(const at::Tensor& alpha, double threshold, int64_t kernel);
-at::Tensor accumulate_along_rays_fwd_cuda(const at::Tensor& weights, const at::Tensor& values,
-                                          const at::Tensor& ray_indices, int64_t n_rays);
-std::vector<at::Tensor> accumulate_along_rays_bwd_cuda(const at::Tensor& grad_out,
-                                                      const at::Tensor& weights,
-                                                      const at::Tensor& values,
-                                                      const at::Tensor& ray_indices);
+TF_DECLARE_OPS(cuda)
 constexpr bool kWithCuda = true;
 #else
 constexpr bool kWithCuda = false;

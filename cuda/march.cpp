@@ -18,16 +18,10 @@
 #include <vector>
 
 #include "cpu_common.h"
+#include "march_job.h"
 
 namespace tf {
 namespace {
-
-template <typename scalar_t>
-struct Grid {
-  const uint8_t* bits;  // nullptr: no occupancy, keep everything
-  int64_t res[3];
-  scalar_t lo[3], size[3];
-};
 
 template <typename scalar_t>
 inline bool occupied(const Grid<scalar_t>& g, const scalar_t p[3]) {
@@ -41,13 +35,6 @@ inline bool occupied(const Grid<scalar_t>& g, const scalar_t p[3]) {
   const int64_t flat = (ijk[0] * g.res[1] + ijk[1]) * g.res[2] + ijk[2];
   return (g.bits[flat >> 3] >> (flat & 7)) & 1;
 }
-
-template <typename scalar_t>
-struct Rays {
-  const scalar_t *o, *d, *t_min, *t_max, *offset;
-  scalar_t step;
-  int64_t max_samples;
-};
 
 template <typename scalar_t>
 inline int64_t interval_count(const Rays<scalar_t>& R, int64_t r) {
@@ -124,21 +111,6 @@ void aabb_loop(const scalar_t* o, const scalar_t* d, const scalar_t box[6], scal
   });
 }
 
-template <typename scalar_t>
-Grid<scalar_t> grid_of(const at::Tensor& bits, at::IntArrayRef resolution,
-                       const at::Tensor& aabb) {
-  Grid<scalar_t> g{};
-  g.bits = bits.numel() > 0 ? bits.data_ptr<uint8_t>() : nullptr;
-  const auto box = aabb.to(at::kCPU).contiguous();
-  const scalar_t* b = box.data_ptr<scalar_t>();
-  for (int c = 0; c < 3; ++c) {
-    g.res[c] = resolution.size() == 3 ? resolution[c] : 1;
-    g.lo[c] = b[c];
-    g.size[c] = b[c + 3] - b[c];
-  }
-  return g;
-}
-
 }  // namespace
 
 std::vector<at::Tensor> ray_aabb_intersect_cpu(const at::Tensor& origins,
@@ -163,12 +135,9 @@ std::vector<at::Tensor> march_rays_cpu(const at::Tensor& origins, const at::Tens
                                        const at::Tensor& aabb, int64_t max_samples) {
   std::vector<at::Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), "march_rays_cpu", [&] {
-    const Rays<scalar_t> R{origins.data_ptr<scalar_t>(), directions.data_ptr<scalar_t>(),
-                           t_min.data_ptr<scalar_t>(),   t_max.data_ptr<scalar_t>(),
-                           offsets.data_ptr<scalar_t>(), static_cast<scalar_t>(step_size),
-                           max_samples};
-    out = march_loop(R, grid_of<scalar_t>(bits, resolution, aabb), origins.size(0),
-                     origins.options());
+    const auto R = rays_of<scalar_t>(origins, directions, t_min, t_max, step_size, offsets,
+                                     max_samples);
+    out = march_loop(R, grid_of<scalar_t>(bits, resolution, aabb), R.n, origins.options());
   });
   return out;
 }

@@ -12,23 +12,10 @@
 #include <vector>
 
 #include "cuda_common.cuh"
+#include "march_job.h"
 
 namespace tf {
 namespace {
-
-template <typename scalar_t>
-struct Grid {
-  const uint8_t* bits;  // nullptr: keep everything
-  int64_t res[3];
-  scalar_t lo[3], size[3];
-};
-
-template <typename scalar_t>
-struct Rays {
-  const scalar_t *o, *d, *t_min, *t_max, *offset;
-  scalar_t step;
-  int64_t max_samples, n;
-};
 
 template <typename scalar_t>
 __device__ inline bool occupied(const Grid<scalar_t>& g, const scalar_t p[3]) {
@@ -113,21 +100,6 @@ __global__ void aabb_kernel(const scalar_t* o, const scalar_t* d, const scalar_t
   t_max[r] = min(max(leave, near), far);
 }
 
-template <typename scalar_t>
-Grid<scalar_t> grid_of(const at::Tensor& bits, at::IntArrayRef resolution,
-                       const at::Tensor& aabb) {
-  Grid<scalar_t> g{};
-  g.bits = bits.numel() > 0 ? bits.data_ptr<uint8_t>() : nullptr;
-  const auto box = aabb.to(at::kCPU).contiguous();  // 6 values: read once on the host
-  const scalar_t* b = box.data_ptr<scalar_t>();
-  for (int c = 0; c < 3; ++c) {
-    g.res[c] = resolution.size() == 3 ? resolution[c] : 1;
-    g.lo[c] = b[c];
-    g.size[c] = b[c + 3] - b[c];
-  }
-  return g;
-}
-
 }  // namespace
 
 std::vector<at::Tensor> ray_aabb_intersect_cuda(const at::Tensor& origins,
@@ -159,10 +131,8 @@ std::vector<at::Tensor> march_rays_cuda(const at::Tensor& origins, const at::Ten
   const auto stream = c10::cuda::getCurrentCUDAStream();
   std::vector<at::Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), "march_rays_cuda", [&] {
-    const Rays<scalar_t> R{origins.data_ptr<scalar_t>(), directions.data_ptr<scalar_t>(),
-                           t_min.data_ptr<scalar_t>(),   t_max.data_ptr<scalar_t>(),
-                           offsets.data_ptr<scalar_t>(), static_cast<scalar_t>(step_size),
-                           max_samples,                  n};
+    const auto R = rays_of<scalar_t>(origins, directions, t_min, t_max, step_size, offsets,
+                                     max_samples);
     const auto g = grid_of<scalar_t>(bits, resolution, aabb);
     auto counts = at::zeros({n}, origins.options().dtype(at::kLong));
     if (n > 0) {

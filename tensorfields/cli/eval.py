@@ -35,6 +35,9 @@ class EvalArgs:
     """Where to write images and metrics.json (default: <run_dir>/eval/<split>)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """'auto', 'cpu' or 'cuda'."""
+    rank: int | None = None
+    """Evaluate with the first RANK density components (appearance in proportion: 3x for
+    SlimmeRF) and the rest dropped: test-time slimming. Default: the trained ranks."""
 
 
 def main(args: list[str]) -> None:
@@ -44,12 +47,17 @@ def main(args: list[str]) -> None:
     device = resolve_device(opts.device)
     model = build_model(config)
     model.load_checkpoint_state(payload["model"])
+    if opts.rank is not None:
+        model.set_rank(opts.rank)
     model.to(device)
     scene = scene_data_for(config)
     split = getattr(scene, opts.split) if opts.split in ("train", "val", "test") else None
     if split is None:
         raise ValueError(f"unknown split {opts.split!r}; use train, val or test")
-    out_dir = opts.output or opts.run_dir / "eval" / opts.split
+    default_out = opts.run_dir / "eval" / opts.split
+    if opts.rank is not None:
+        default_out = default_out.with_name(f"{opts.split}_rank{opts.rank}")
+    out_dir = opts.output or default_out
     lpips = load_lpips(device) if opts.lpips else None
     result = evaluate_split(
         model,
@@ -59,8 +67,9 @@ def main(args: list[str]) -> None:
         lpips=lpips,
         depth_range=scene.depth_range,
     )
+    at_rank = "" if opts.rank is None else f", rank {opts.rank}"
     print(
-        f"{config.method} on {config.scene}, step {payload['step']}, "
+        f"{config.method} on {config.scene}, step {payload['step']}{at_rank}, "
         f"{len(result['views'])} {opts.split} views"
     )
     for key, value in result["mean"].items():

@@ -85,6 +85,19 @@ def ray_aabb_intersect_torch(
     return t_min, t_max
 
 
+def cell_indices(
+    xyz: Float[Tensor, "n 3"], aabb: Float[Tensor, "6"], resolution: tuple[int, int, int]
+) -> tuple[Tensor, Bool[Tensor, " n"]]:
+    """Flat index of the grid cell holding each point, and whether the point is inside the box."""
+    res = torch.tensor(resolution, device=xyz.device)
+    rel = (xyz - aabb[:3]) / (aabb[3:] - aabb[:3])
+    inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
+    ijk = (rel * res).long().clamp(min=0)
+    ijk = torch.minimum(ijk, res - 1)
+    flat = (ijk[:, 0] * resolution[1] + ijk[:, 1]) * resolution[2] + ijk[:, 2]
+    return flat, inside
+
+
 def occupied_at(
     xyz: Float[Tensor, "n 3"],
     bits: UInt8[Tensor, " b"],
@@ -92,11 +105,7 @@ def occupied_at(
     aabb: Float[Tensor, "6"],
 ) -> Tensor:
     """Whether each point lies inside ``aabb`` in a set cell of the bitfield."""
-    res = torch.tensor(resolution, device=xyz.device)
-    rel = (xyz - aabb[:3]) / (aabb[3:] - aabb[:3])
-    inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
-    ijk = torch.minimum((rel * res).long().clamp(min=0), res - 1)
-    flat = (ijk[:, 0] * resolution[1] + ijk[:, 1]) * resolution[2] + ijk[:, 2]
+    flat, inside = cell_indices(xyz, aabb, resolution)
     return read_bits(bits, flat) & inside
 
 

@@ -8,7 +8,7 @@ import torch
 from jaxtyping import Bool, Float, UInt8
 from torch import Tensor
 
-from tensorfields.core._torch_impl import dilate, occupancy_bits_torch, occupied_at
+from tensorfields.core._torch_impl import cell_indices, dilate, occupancy_bits_torch, occupied_at
 from tensorfields.core.bitfield import pack_bits, unpack_bits
 from tensorfields.core.native import ops_for
 
@@ -68,19 +68,6 @@ def occupancy_bits(
         if ops is None:
             return occupancy_bits_torch(alpha, threshold, kernel)
         return ops.occupancy_bits(alpha, float(threshold), int(kernel))
-
-
-def cell_indices(
-    xyz: Float[Tensor, "n 3"], aabb: Float[Tensor, "6"], resolution: tuple[int, int, int]
-) -> tuple[Tensor, Bool[Tensor, " n"]]:
-    """Flat index of the grid cell holding each point, and whether the point is inside the box."""
-    res = torch.tensor(resolution, device=xyz.device)
-    rel = (xyz - aabb[:3]) / (aabb[3:] - aabb[:3])
-    inside = ((rel >= 0) & (rel <= 1)).all(dim=-1)
-    ijk = (rel * res).long().clamp(min=0)
-    ijk = torch.minimum(ijk, res - 1)
-    flat = (ijk[:, 0] * resolution[1] + ijk[:, 1]) * resolution[2] + ijk[:, 2]
-    return flat, inside
 
 
 def query_occupancy(

@@ -27,7 +27,8 @@ class Model(nn.Module):
     The trainer drives every method through these calls only:
     ``param_groups`` (Adam groups), ``render_rays`` / ``render_camera``, ``loss``,
     ``before_step`` (schedule hooks; returns True when parameters changed shape or identity,
-    so the optimizer must be rebuilt), and ``state_for_checkpoint`` / ``load_checkpoint_state``.
+    so the optimizer must be rebuilt), ``after_step`` and ``progress_info`` (training-time
+    state such as ranks), and ``state_for_checkpoint`` / ``load_checkpoint_state``.
     """
 
     def param_groups(self, lr_scale: float = 1.0) -> list[dict]:
@@ -45,6 +46,18 @@ class Model(nn.Module):
 
     def before_step(self, step: int, datamanager) -> bool:
         return False
+
+    def after_step(self, step: int, losses: dict[str, float]) -> str | None:
+        """Hook after an optimizer step (``step`` iterations done); a returned line is logged."""
+        return None
+
+    def progress_info(self) -> str:
+        """A short state summary for the progress bar (e.g. current ranks)."""
+        return ""
+
+    def set_rank(self, rank: int) -> None:
+        """Render with the first ``rank`` components only (factor models; SlimmeRF slimming)."""
+        raise ValueError(f"{type(self).__name__} has no component ranks to set")
 
     @torch.no_grad()
     def render_camera(self, cameras: Cameras, index: int, chunk: int = 8192) -> RenderOutput:

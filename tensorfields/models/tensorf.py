@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -23,6 +24,7 @@ from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import accumulate_along_rays, render_transmittance
 from tensorfields.core.sampling import march_rays, sample_points
 from tensorfields.models.base import Model, RenderOutput
+from tensorfields.models.rank_growth import RankGrowthConfig, should_grow
 from tensorfields.representations.tensorf_field import (
     TensoRFField,
     log_linear_voxel_counts,
@@ -98,6 +100,8 @@ class TensoRFModelConfig:
     """Far distance along rays; set from the scene preset."""
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """Colour behind the scene; set from the scene preset."""
+    ranks: RankGrowthConfig = field(default_factory=RankGrowthConfig)
+    """Component ranks grown during training (SlimmeRF's TRaIn); off for TensoRF."""
 
 
 class TensoRFModel(Model):
@@ -126,6 +130,17 @@ class TensoRFModel(Model):
         self.register_buffer("hull", torch.zeros(0, 0, 0, dtype=torch.bool))
         self.register_buffer("hull_aabb", aabb.clone())
         self.register_buffer("background", torch.tensor(config.background, dtype=torch.float32))
+        # Ranks in use (density, appearance) and TRaIn's memory (last loss, step of the last
+        # increment); buffers, so that a resumed run continues the same schedule.
+        growth = config.ranks
+        start = (
+            (growth.density_start, growth.appearance_start)
+            if growth.enabled
+            else (config.density_components, config.appearance_components)
+        )
+        self.register_buffer("ranks", torch.tensor(start, dtype=torch.long))
+        self.register_buffer("rank_rule", torch.tensor([math.nan, 0.0], dtype=torch.float64))
+        self._apply_ranks()
         # Bitfield of `occupancy` for marching, rebuilt when the grid or its box change.
         self._grid: OccupancyGrid | None = None
         self._grid_source: tuple | None = None
@@ -156,7 +171,10 @@ class TensoRFModel(Model):
         return self.config.l1_weight_rest if after_first else self.config.l1_weight_initial
 
     def density_l1(self) -> Tensor:
-        return sum(p.abs().mean() for p in self.field.density_field.parameters())
+        # Components above the rank are left alone: pulled to zero while masked, a rank-one
+        # product would have no gradient left when it is switched on.
+        density = self.field.density_field
+        return sum(p[:, : density.rank].abs().mean() for p in density.parameters())
 
     def loss(
         self, output: RenderOutput, target: Float[Tensor, "n 3"], step: int
@@ -168,6 +186,50 @@ class TensoRFModel(Model):
     def load_checkpoint_state(self, state: dict) -> None:
         super().load_checkpoint_state(state)
         self._grid = self._grid_source = None
+        self._apply_ranks()
+
+    # -- ranks (SlimmeRF) -----------------------------------------------------------------------
+    def _apply_ranks(self) -> None:
+        density, appearance = (int(r) for r in self.ranks.tolist())
+        self.field.set_ranks(density, appearance)
+
+    def set_rank(self, rank: int) -> None:
+        """Density rank ``rank`` and appearance rank in proportion (SlimmeRF: 3x density)."""
+        d, a = self.config.density_components, self.config.appearance_components
+        if not 1 <= rank <= d:
+            raise ValueError(f"rank must be in [1, {d}] (the density components), got {rank}")
+        self.ranks.copy_(torch.tensor([rank, max(1, rank * a // d)]))
+        self._apply_ranks()
+
+    def after_step(self, step: int, losses: dict[str, float]) -> str | None:
+        """TRaIn: grow the ranks when consecutive training losses change by more than υ."""
+        growth = self.config.ranks
+        if not growth.enabled:
+            return None
+        previous, last_growth = self.rank_rule.tolist()
+        loss = float(losses["loss"])
+        self.rank_rule[0] = loss
+        full = (self.config.density_components, self.config.appearance_components)
+        density, appearance = (int(r) for r in self.ranks.tolist())
+        if (density, appearance) == full or not should_grow(
+            previous, loss, step, int(last_growth), growth
+        ):
+            return None
+        density = min(density + growth.density_step, full[0])
+        appearance = min(appearance + growth.appearance_step, full[1])
+        self.ranks.copy_(torch.tensor([density, appearance]))
+        self.rank_rule[1] = step
+        self._apply_ranks()
+        return (
+            f"step {step}: ranks grown to density {density}/{full[0]}, "
+            f"appearance {appearance}/{full[1]}"
+        )
+
+    def progress_info(self) -> str:
+        if not self.config.ranks.enabled:
+            return ""
+        density, appearance = self.ranks.tolist()
+        return f"rank {density}/{appearance}"
 
     # -- rendering --------------------------------------------------------------------------------
     def occupancy_grid(self) -> OccupancyGrid | None:

@@ -59,6 +59,16 @@ def _tensorf_cpu(kind: str) -> ExperimentConfig:
     return config
 
 
+def _slimmerf(preset: str) -> ExperimentConfig:
+    """TensoRF VM whose ranks grow with TRaIn (density 1 -> 16 by 1, appearance 3 -> 48 by 3)."""
+    config = _tensorf_paper("vm") if preset == "paper" else _tensorf_cpu("vm")
+    config.method = "slimmerf"
+    config.model = dataclasses.replace(
+        config.model, ranks=dataclasses.replace(config.model.ranks, enabled=True)
+    )
+    return config
+
+
 METHODS: dict[str, MethodSpec] = {
     "tensorf-vm": MethodSpec(
         "TensoRF, vector-matrix factorization (ECCV 2022)",
@@ -69,6 +79,11 @@ METHODS: dict[str, MethodSpec] = {
         "TensoRF, CP factorization (ECCV 2022)",
         TensoRFModel,
         {"paper": lambda: _tensorf_paper("cp"), "cpu": lambda: _tensorf_cpu("cp")},
+    ),
+    "slimmerf": MethodSpec(
+        "SlimmeRF, TensoRF VM with ranks grown in training, slimmable (3DV 2024)",
+        TensoRFModel,
+        {"paper": lambda: _slimmerf("paper"), "cpu": lambda: _slimmerf("cpu")},
     ),
 }
 

@@ -142,7 +142,10 @@ class Trainer:
                     break
                 start = time.perf_counter()
                 logs = self.train_step()
+                message = self.model.after_step(self.step, logs)
                 elapsed = time.perf_counter() - start
+                if message:
+                    progress.console.print(message)
                 self.train_seconds += elapsed
                 rays_per_s = (
                     0.9 * rays_per_s + 0.1 * tc.batch_size / elapsed
@@ -156,6 +159,8 @@ class Trainer:
                     f"loss {logs['loss']:.4f}  psnr {logs['psnr']:.2f}  "
                     f"{rays_per_s / 1000:.1f}K rays/s  ETA {_clock(remaining)}"
                 )
+                if extra := self.model.progress_info():
+                    info = f"{info}  {extra}"
                 progress.update(task, completed=self.step, info=info)
                 if not progress.console.is_terminal and self.step % 100 == 0:
                     progress.console.print(f"step {self.step}/{tc.max_iterations}  {info}")

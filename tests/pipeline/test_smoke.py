@@ -42,7 +42,7 @@ def test_train_then_eval(method: str, tmp_path: Path) -> None:
     config = load_config(run_dir / "config.yaml")
     assert config.method == method and config.scene == "blocks"
     assert config.trainer.max_iterations == 2 and config.model.voxels_init == 4096
-    assert config.model.decomposition == method.removeprefix("tensorf-")
+    assert config.model.decomposition == {"tensorf-cp": "cp"}.get(method, "vm")
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 2
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == 2
 
@@ -57,6 +57,18 @@ def test_train_then_eval(method: str, tmp_path: Path) -> None:
     for png in pngs:
         image = iio.imread(png)
         assert image.shape[:2] == (25, 3 * 25)  # ground truth | render | depth
+
+
+def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``tf-eval --rank r``: test-time slimming of a SlimmeRF run, next to the full-rank eval."""
+    out = tmp_path / "outputs"
+    train_cli.main(["slimmerf", *SMALL, "--output-dir", str(out)])
+    run_dir = _only_run_dir(out, "slimmerf")
+    eval_cli.main([str(run_dir), "--no-lpips", "--every", "4", "--device", "cpu", "--rank", "1"])
+    result = json.loads((run_dir / "eval" / "test_rank1" / "metrics.json").read_text())
+    assert len(result["views"]) == 2 and "rank 1" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"rank must be in \[1, 16\]"):
+        eval_cli.main([str(run_dir), "--no-lpips", "--device", "cpu", "--rank", "17"])
 
 
 def test_unknown_method_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
