@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -28,7 +27,8 @@ class RankGrowthConfig:
 
 
 def should_grow(previous: float, loss: float, step: int, last_growth: int, cfg) -> bool:
-    """The TRaIn rule for one iteration: ``previous`` is the last iteration's loss (NaN: none)."""
-    if math.isnan(previous) or step - last_growth < cfg.min_gap:
+    """The TRaIn rule for one iteration: ``previous`` is the last iteration's loss (negative:
+    none yet; losses are never negative)."""
+    if previous < 0 or step - last_growth < cfg.min_gap:
         return False
     return abs(previous - loss) / max(loss, 1e-12) > cfg.threshold

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -139,7 +138,7 @@ class TensoRFModel(Model):
             else (config.density_components, config.appearance_components)
         )
         self.register_buffer("ranks", torch.tensor(start, dtype=torch.long))
-        self.register_buffer("rank_rule", torch.tensor([math.nan, 0.0], dtype=torch.float64))
+        self.register_buffer("rank_rule", torch.tensor([-1.0, 0.0], dtype=torch.float64))
         self._apply_ranks()
         # Bitfield of `occupancy` for marching, rebuilt when the grid or its box change.
         self._grid: OccupancyGrid | None = None
@@ -171,10 +170,11 @@ class TensoRFModel(Model):
         return self.config.l1_weight_rest if after_first else self.config.l1_weight_initial
 
     def density_l1(self) -> Tensor:
-        # Components above the rank are left alone: pulled to zero while masked, a rank-one
-        # product would have no gradient left when it is switched on.
+        # Mean over all components (the official weighting, whatever the rank), but only the
+        # active ones are pulled: pulled to zero while masked, a rank-one product would have no
+        # gradient left when it is switched on.
         density = self.field.density_field
-        return sum(p[:, : density.rank].abs().mean() for p in density.parameters())
+        return sum(p[:, : density.rank].abs().sum() / p.numel() for p in density.parameters())
 
     def loss(
         self, output: RenderOutput, target: Float[Tensor, "n 3"], step: int
