@@ -184,7 +184,9 @@ class TensoRFModel(Model):
         return {"loss": mse + self.l1_weight(step) * l1, "mse": mse, "l1": l1}
 
     def load_checkpoint_state(self, state: dict) -> None:
-        super().load_checkpoint_state(state)
+        # Checkpoints from before ranks existed: the config's starting ranks.
+        defaults = {"ranks": self.ranks.clone(), "rank_rule": self.rank_rule.clone()}
+        super().load_checkpoint_state({**defaults, **state})
         self._grid = self._grid_source = None
         self._apply_ranks()
 

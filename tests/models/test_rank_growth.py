@@ -75,3 +75,11 @@ def test_training_grows_ranks_and_resume_keeps_them(tiny_config, tmp_path) -> No
     assert resumed.model.ranks.tolist() == ranks
     assert resumed.model.field.density_field.rank == ranks[0]
     assert resumed.model.rank_rule[0] >= 0  # the last loss, remembered
+
+
+def test_checkpoints_without_ranks_still_load(tiny_config) -> None:
+    model = TensoRFModel(tiny_config().model)
+    state = {k: v for k, v in model.state_for_checkpoint().items() if "rank" not in k}
+    fresh = TensoRFModel(tiny_config().model)
+    fresh.load_checkpoint_state(state)
+    assert fresh.ranks.tolist() == [4, 6]
