@@ -59,6 +59,11 @@ class Model(nn.Module):
         """Render with the first ``rank`` components only (factor models; SlimmeRF slimming)."""
         raise ValueError(f"{type(self).__name__} has no component ranks to set")
 
+    def slim(self, rank: int):
+        """Drop every component above ``rank`` for good; returns the model config that builds
+        the smaller model (for export)."""
+        raise ValueError(f"{type(self).__name__} has no component ranks to slim")
+
     @torch.no_grad()
     def render_camera(self, cameras: Cameras, index: int, chunk: int = 8192) -> RenderOutput:
         """Render the full image of camera ``index``, ``chunk`` rays at a time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -202,6 +203,19 @@ class TensoRFModel(Model):
             raise ValueError(f"rank must be in [1, {d}] (the density components), got {rank}")
         self.ranks.copy_(torch.tensor([rank, max(1, rank * a // d)]))
         self._apply_ranks()
+
+    def slim(self, rank: int) -> TensoRFModelConfig:
+        """Keep the first ``rank`` density components (appearance in proportion) for good."""
+        self.set_rank(rank)
+        density, appearance = (int(r) for r in self.ranks.tolist())
+        self.field.slim(density, appearance)
+        self.config = dataclasses.replace(
+            self.config,
+            density_components=density,
+            appearance_components=appearance,
+            ranks=dataclasses.replace(self.config.ranks, enabled=False),
+        )
+        return self.config
 
     def after_step(self, step: int, losses: dict[str, float]) -> str | None:
         """TRaIn: grow the ranks when consecutive training losses change by more than υ."""

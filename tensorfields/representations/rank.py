@@ -47,4 +47,5 @@ class RankedComponents:
                 and factor.shape[3] > 1
                 else torch.contiguous_format
             )
-            factor.data = factor.data[:, :rank].contiguous(memory_format=layout)
+            # clone: a slice would keep (and save) the whole storage.
+            factor.data = factor.data[:, :rank].clone(memory_format=layout)

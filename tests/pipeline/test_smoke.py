@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import pytest
 
 from tensorfields.cli import eval as eval_cli
+from tensorfields.cli import export as export_cli
 from tensorfields.cli import train as train_cli
 from tensorfields.cli.errors import run_cli
 from tensorfields.pipeline.checkpoint import load_checkpoint
@@ -69,6 +70,28 @@ def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert len(result["views"]) == 2 and "rank 1" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"rank must be in \[1, 16\]"):
         eval_cli.main([str(run_dir), "--no-lpips", "--device", "cpu", "--rank", "17"])
+
+    # tf-export slim: a smaller run that evaluates like the masked one.
+    for rank in (1, 16):
+        export_cli.main([str(run_dir), "slim", "--rank", str(rank)])
+    slim_dir = run_dir / "export" / "slim_rank1"
+    size = {r: (run_dir / "export" / f"slim_rank{r}" / "checkpoints" / "last.pt").stat().st_size
+            for r in (1, 16)}  # fmt: skip
+    # 15 of 16 density and 45 of 48 appearance components gone: (15 + 45) * (3 planes of
+    # 17x17, 13x17, 13x17 + 3 lines) float32 values.
+    assert size[16] - size[1] >= 60 * (17 * 17 + 2 * 13 * 17 + 13 + 2 * 17) * 4
+    slim_config = load_config(slim_dir / "config.yaml")
+    assert slim_config.model.density_components == 1
+    assert slim_config.model.appearance_components == 3
+    eval_cli.main([str(slim_dir), "--no-lpips", "--every", "4", "--device", "cpu"])
+    slim = json.loads((slim_dir / "eval" / "test" / "metrics.json").read_text())
+    for a, b in zip(slim["views"], result["views"], strict=True):
+        assert abs(a["psnr"] - b["psnr"]) < 1e-3
+        images = [
+            iio.imread(d / f"{a['name'].rsplit('/', 1)[-1]}.png")
+            for d in (slim_dir / "eval" / "test", run_dir / "eval" / "test_rank1")
+        ]
+        assert abs(images[0].astype(int) - images[1].astype(int)).max() <= 1
 
 
 def test_unknown_method_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
