@@ -8,7 +8,7 @@ import torch
 from jaxtyping import Bool, Float, UInt8
 from torch import Tensor
 
-from tensorfields.core._torch_impl import cell_indices, dilate, occupancy_bits_torch, occupied_at
+from tensorfields.core._torch_impl import cell_indices, dilate, occupancy_bits_torch
 from tensorfields.core.bitfield import pack_bits, unpack_bits
 from tensorfields.core.native import ops_for
 
@@ -48,10 +48,6 @@ class OccupancyGrid:
 
     def dense(self) -> Bool[Tensor, "x y z"]:
         return unpack_bits(self.bits, self.resolution)
-
-    def query(self, xyz: Float[Tensor, "n 3"]) -> Bool[Tensor, " n"]:
-        """Whether each point lies in the box, in an occupied cell."""
-        return occupied_at(xyz, self.bits, self.resolution, self.aabb.to(xyz.dtype))
 
 
 def occupancy_bits(
