@@ -14,6 +14,7 @@ from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
 from tensorfields.pipeline.config import load_config
 from tensorfields.pipeline.evaluator import evaluate_split
 from tensorfields.pipeline.lpips import load_lpips
+from tensorfields.pipeline.rank_sweep import print_rank_sweep, rank_sweep, write_rank_sweep
 from tensorfields.pipeline.registry import build_model
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
@@ -38,10 +39,16 @@ class EvalArgs:
     rank: int | None = None
     """Evaluate with the first RANK density components (appearance in proportion: 3x for
     SlimmeRF) and the rest dropped: test-time slimming. Default: the trained ranks."""
+    rank_sweep: bool = False
+    """Evaluate at every rank from 1 to the trained one: PSNR / SSIM / size per rank into
+    rank_sweep.json and a PSNR-vs-size plot rank_sweep.png (default: <run_dir>/eval/
+    <split>_rank_sweep). No per-view images; use --every to evaluate fewer views."""
 
 
 def main(args: list[str]) -> None:
     opts = tyro.cli(EvalArgs, args=args, prog="tf-eval")
+    if opts.rank is not None and opts.rank_sweep:
+        raise ValueError("--rank and --rank-sweep exclude each other: the sweep visits every rank")
     config = load_config(opts.run_dir / "config.yaml")
     payload = load_checkpoint(latest_checkpoint(opts.run_dir))
     device = resolve_device(opts.device)
@@ -57,15 +64,20 @@ def main(args: list[str]) -> None:
     default_out = opts.run_dir / "eval" / opts.split
     if opts.rank is not None:
         default_out = default_out.with_name(f"{opts.split}_rank{opts.rank}")
+    if opts.rank_sweep:
+        default_out = default_out.with_name(f"{opts.split}_rank_sweep")
     out_dir = opts.output or default_out
     lpips = load_lpips(device) if opts.lpips else None
+    indices = list(range(0, len(split), opts.every))
+    if opts.rank_sweep:
+        rows = rank_sweep(model, split, indices, lpips)
+        title = f"{config.method} on {config.scene}, step {payload['step']}, {len(indices)} views"
+        print_rank_sweep(rows, title)
+        paths = write_rank_sweep(rows, out_dir, title)
+        print("wrote " + ", ".join(map(str, paths)))
+        return
     result = evaluate_split(
-        model,
-        split,
-        out_dir,
-        indices=list(range(0, len(split), opts.every)),
-        lpips=lpips,
-        depth_range=scene.depth_range,
+        model, split, out_dir, indices=indices, lpips=lpips, depth_range=scene.depth_range
     )
     at_rank = "" if opts.rank is None else f", rank {opts.rank}"
     print(

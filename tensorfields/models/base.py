@@ -55,6 +55,10 @@ class Model(nn.Module):
         """A short state summary for the progress bar (e.g. current ranks)."""
         return ""
 
+    def rank(self) -> int | None:
+        """The density rank renders use now; None for models without component ranks."""
+        return None
+
     def set_rank(self, rank: int) -> None:
         """Render with the first ``rank`` components only (factor models; SlimmeRF slimming)."""
         raise ValueError(f"{type(self).__name__} has no component ranks to set")

@@ -22,13 +22,13 @@ class RankGrowthConfig:
     threshold: float = 0.4
     """υ: ranks grow when the relative change of consecutive training losses
     |L(t-1) - L(t)| / L(t) exceeds this (the paper uses 0.2 on hard scenes)."""
-    min_gap: int = 100
-    """η: at least this many iterations between two increments (not given in the paper)."""
+    min_gap: int = 0
+    """η: more than this many iterations between two increments (the official code's η: 0)."""
 
 
 def should_grow(previous: float, loss: float, step: int, last_growth: int, cfg) -> bool:
     """The TRaIn rule for one iteration: ``previous`` is the last iteration's loss (negative:
     none yet; losses are never negative)."""
-    if previous < 0 or step - last_growth < cfg.min_gap:
+    if previous < 0 or step - last_growth <= cfg.min_gap:
         return False
     return abs(previous - loss) / max(loss, 1e-12) > cfg.threshold

@@ -196,6 +196,9 @@ class TensoRFModel(Model):
         density, appearance = (int(r) for r in self.ranks.tolist())
         self.field.set_ranks(density, appearance)
 
+    def rank(self) -> int:
+        return int(self.ranks[0])
+
     def set_rank(self, rank: int) -> None:
         """Density rank ``rank`` and appearance rank in proportion (SlimmeRF: 3x density)."""
         d, a = self.config.density_components, self.config.appearance_components
@@ -218,7 +221,8 @@ class TensoRFModel(Model):
         return self.config
 
     def after_step(self, step: int, losses: dict[str, float]) -> str | None:
-        """TRaIn: grow the ranks when consecutive training losses change by more than υ."""
+        """TRaIn: grow the ranks when consecutive training losses change by more than υ (the
+        loss with its L1 term: what the official code's loss record holds)."""
         growth = self.config.ranks
         if not growth.enabled:
             return None

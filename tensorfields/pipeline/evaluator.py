@@ -27,6 +27,7 @@ def evaluate_split(
     show_progress: bool = True,
 ) -> dict:
     """Per-view and mean metrics; PNGs ``ground truth | render | depth`` into ``out_dir``."""
+    was_training = model.training
     model.eval()
     indices = list(range(len(split))) if indices is None else indices
     device = next(model.parameters()).device
@@ -51,7 +52,7 @@ def evaluate_split(
                 name = Path(split.names[i]).name
                 write_side_by_side(Path(out_dir) / f"{name}.png", [gt, rgb, depth])
             progress.advance(task)
-    model.train()
+    model.train(was_training)
     keys = [k for k in ("psnr", "ssim", "lpips", "seconds") if views and k in views[0]]
     mean = {k: sum(v[k] for v in views) / len(views) for k in keys}
     result = {"mean": mean, "views": views}

@@ -60,12 +60,18 @@ def _tensorf_cpu(kind: str) -> ExperimentConfig:
 
 
 def _slimmerf(preset: str) -> ExperimentConfig:
-    """TensoRF VM whose ranks grow with TRaIn (density 1 -> 16 by 1, appearance 3 -> 48 by 3)."""
+    """TensoRF VM whose ranks grow with TRaIn (density 1 -> 16 by 1, appearance 3 -> 48 by 3).
+
+    'paper' keeps the paper's υ = 0.4. 'cpu' uses υ = 0.05: on lego with this preset no two
+    consecutive losses ever differ by 40% (measured: at most 20%, while the loss falls around
+    step 60; 6% and less once it settles), so at 0.4 the ranks never leave 1/3. At 0.05 they
+    grow while the loss falls steeply and reach 16/48 by about step 75.
+    """
     config = _tensorf_paper("vm") if preset == "paper" else _tensorf_cpu("vm")
     config.method = "slimmerf"
-    config.model = dataclasses.replace(
-        config.model, ranks=dataclasses.replace(config.model.ranks, enabled=True)
-    )
+    threshold = 0.4 if preset == "paper" else 0.05
+    ranks = dataclasses.replace(config.model.ranks, enabled=True, threshold=threshold)
+    config.model = dataclasses.replace(config.model, ranks=ranks)
     return config
 
 

@@ -116,7 +116,11 @@ class Trainer:
             group["lr"] *= decay
         self.step += 1
         mse = float(losses["mse"].detach())
-        return {"loss": float(losses["loss"].detach()), "psnr": -10.0 * math.log10(max(mse, 1e-10))}
+        return {
+            "loss": float(losses["loss"].detach()),
+            "mse": mse,
+            "psnr": -10.0 * math.log10(max(mse, 1e-10)),
+        }
 
     def train(self, on_step: Callable[[Trainer], None] | None = None) -> dict:
         """Train to max_iterations or the time budget; ``on_step(self)`` runs after each step."""

@@ -13,7 +13,7 @@ from tensorfields.pipeline.trainer import Trainer
 
 
 def test_rule_on_a_scripted_loss_sequence() -> None:
-    cfg = RankGrowthConfig(enabled=True, threshold=0.4, min_gap=3)
+    cfg = RankGrowthConfig(enabled=True, threshold=0.4, min_gap=2)
     losses = [1.0, 0.9, 0.5, 0.45, 0.2, 0.19, 0.1, 0.3]
     grown, previous, last = [], -1.0, 0
     for step, loss in enumerate(losses, start=1):
@@ -28,7 +28,7 @@ def test_rule_on_a_scripted_loss_sequence() -> None:
 
 
 def _growing(model_config, **ranks) -> TensoRFModel:
-    ranks = {"enabled": True, "threshold": 0.0, "min_gap": 1, **ranks}
+    ranks = {"enabled": True, "threshold": 0.0, "min_gap": 0, **ranks}
     growth = dataclasses.replace(model_config.ranks, **ranks)
     return TensoRFModel(dataclasses.replace(model_config, ranks=growth))
 

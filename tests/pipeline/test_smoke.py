@@ -63,7 +63,8 @@ def test_train_then_eval(method: str, tmp_path: Path) -> None:
 def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """``tf-eval --rank r``: test-time slimming of a SlimmeRF run, next to the full-rank eval."""
     out = tmp_path / "outputs"
-    train_cli.main(["slimmerf", *SMALL, "--output-dir", str(out)])
+    # υ = 0: the rank grows at step 2, the first with a previous loss to compare.
+    train_cli.main(["slimmerf", *SMALL, "--model.ranks.threshold", "0", "--output-dir", str(out)])
     run_dir = _only_run_dir(out, "slimmerf")
     eval_cli.main([str(run_dir), "--no-lpips", "--every", "4", "--device", "cpu", "--rank", "1"])
     result = json.loads((run_dir / "eval" / "test_rank1" / "metrics.json").read_text())
@@ -92,6 +93,17 @@ def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
             for d in (slim_dir / "eval" / "test", run_dir / "eval" / "test_rank1")
         ]
         assert abs(images[0].astype(int) - images[1].astype(int)).max() <= 1
+
+    # tf-eval --rank-sweep: ranks 1 .. the trained 2, to JSON and a plot.
+    eval_cli.main([str(run_dir), "--no-lpips", "--every", "4", "--device", "cpu", "--rank-sweep"])
+    sweep_dir = run_dir / "eval" / "test_rank_sweep"
+    sweep = json.loads((sweep_dir / "rank_sweep.json").read_text())
+    assert [r["rank"] for r in sweep["ranks"]] == [1, 2]
+    assert sweep["ranks"][0]["psnr"] == pytest.approx(result["mean"]["psnr"], abs=1e-3)
+    assert (sweep_dir / "rank_sweep.png").stat().st_size > 0
+    assert "| rank | PSNR | SSIM | file MB | params MB |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="exclude each other"):
+        eval_cli.main([str(run_dir), "--rank", "1", "--rank-sweep"])
 
 
 def test_unknown_method_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
