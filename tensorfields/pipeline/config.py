@@ -12,6 +12,7 @@ from typing import Literal
 import tyro
 import yaml
 
+from tensorfields.models.marched import MarchedFieldConfig
 from tensorfields.models.tensorf import TensoRFModelConfig
 
 
@@ -63,7 +64,8 @@ class ExperimentConfig:
     """Runs go to <output_dir>/<scene>/<method>/<timestamp>/."""
     resume: Path | None = None
     """Run directory to resume from (its config and last checkpoint)."""
-    model: TensoRFModelConfig = field(default_factory=TensoRFModelConfig)
+    model: MarchedFieldConfig = field(default_factory=TensoRFModelConfig)
+    """The method's model settings (its config class: see the method registry)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
@@ -82,9 +84,12 @@ def config_to_dict(config) -> dict:
     return convert(config)
 
 
-def config_from_dict(cls, data: dict):
-    """Inverse of :func:`config_to_dict` for our dataclasses; unknown keys are an error."""
+def config_from_dict(cls, data: dict, model_class: type | None = None):
+    """Inverse of :func:`config_to_dict` for our dataclasses; unknown keys are an error.
+    ``model_class``: the dataclass of the ``model`` field (it differs per method)."""
     hints = typing.get_type_hints(cls)
+    if model_class is not None:
+        hints["model"] = model_class
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
@@ -111,13 +116,20 @@ def _coerce(hint, value):
     return value
 
 
+def experiment_from_dict(data: dict) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from its dict, the model part read as its method's class."""
+    from tensorfields.pipeline.registry import model_config_class  # the registry imports us
+
+    model_class = model_config_class(data.get("method", "tensorf-vm"))
+    return config_from_dict(ExperimentConfig, data, model_class)
+
+
 def save_config(config: ExperimentConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def load_config(path: Path) -> ExperimentConfig:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-        return config_from_dict(ExperimentConfig, data)
+        return experiment_from_dict(yaml.safe_load(Path(path).read_text()))
     except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
         raise ValueError(f"{path}: not a valid tensorfields config: {exc}") from exc

@@ -10,8 +10,8 @@ import tyro
 from tensorfields.data.scenes import load_preset
 from tensorfields.pipeline.config import (
     ExperimentConfig,
-    config_from_dict,
     config_to_dict,
+    experiment_from_dict,
     load_config,
 )
 from tensorfields.pipeline.registry import DEFAULT_METHOD, METHODS, method_config
@@ -46,7 +46,7 @@ def default_config(method: str, preset: str, scene: str) -> ExperimentConfig:
     config.scene = scene
     overrides = scene_preset.overrides.get(method, {})
     if overrides:
-        config = config_from_dict(ExperimentConfig, _merge(config_to_dict(config), overrides))
+        config = experiment_from_dict(_merge(config_to_dict(config), overrides))
     return config
 
 

@@ -88,6 +88,12 @@ class TensoRFField(nn.Module):
         res = torch.tensor(self.resolution, dtype=self.aabb.dtype, device=self.aabb.device)
         return (self.aabb[3:] - self.aabb[:3]) / (res - 1)
 
+    def factor_parameters(self) -> list[nn.Parameter]:
+        return list(self.density_field.parameters()) + list(self.appearance_field.parameters())
+
+    def network_parameters(self) -> list[nn.Parameter]:
+        return list(self.basis.parameters()) + list(self.head.parameters())
+
     def set_ranks(self, density: int, appearance: int) -> None:
         """Render with the first ``density`` / ``appearance`` components only (SlimmeRF)."""
         self.density_field.set_rank(density)

@@ -24,8 +24,14 @@ SMALL = [
     "--trainer.eval-every", "0",
     "--trainer.final-eval-every", "0",
     "--trainer.device", "cpu",
-    "--model.voxels-init", "4096",
 ]  # fmt: skip
+# Model sizes: a 16^3 grid, or a 2-step coarse stage for Strivec's placement.
+TINY_MODEL = {"strivec": ["--model.coarse-steps", "2", "--model.coarse-voxels", "4096"]}
+GRID_MODEL = ["--model.voxels-init", "4096"]
+
+
+def small(method: str) -> list[str]:
+    return [method, *SMALL, *TINY_MODEL.get(method, GRID_MODEL)]
 
 
 def _only_run_dir(output_dir: Path, method: str) -> Path:
@@ -37,13 +43,17 @@ def _only_run_dir(output_dir: Path, method: str) -> Path:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_train_then_eval(method: str, tmp_path: Path) -> None:
     out = tmp_path / "outputs"
-    train_cli.main([method, *SMALL, "--output-dir", str(out)])
+    train_cli.main([*small(method), "--output-dir", str(out)])
     run_dir = _only_run_dir(out, method)
 
     config = load_config(run_dir / "config.yaml")
     assert config.method == method and config.scene == "blocks"
-    assert config.trainer.max_iterations == 2 and config.model.voxels_init == 4096
-    assert config.model.decomposition == {"tensorf-cp": "cp"}.get(method, "vm")
+    assert config.trainer.max_iterations == 2
+    if method == "strivec":
+        assert config.model.coarse_steps == 2
+    else:
+        assert config.model.voxels_init == 4096
+        assert config.model.decomposition == {"tensorf-cp": "cp"}.get(method, "vm")
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 2
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == 2
 
@@ -64,7 +74,7 @@ def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     """``tf-eval --rank r``: test-time slimming of a SlimmeRF run, next to the full-rank eval."""
     out = tmp_path / "outputs"
     # υ = 0: the rank grows at step 2, the first with a previous loss to compare.
-    train_cli.main(["slimmerf", *SMALL, "--model.ranks.threshold", "0", "--output-dir", str(out)])
+    train_cli.main([*small("slimmerf"), "--model.ranks.threshold", "0", "--output-dir", str(out)])
     run_dir = _only_run_dir(out, "slimmerf")
     eval_cli.main([str(run_dir), "--no-lpips", "--every", "4", "--device", "cpu", "--rank", "1"])
     result = json.loads((run_dir / "eval" / "test_rank1" / "metrics.json").read_text())

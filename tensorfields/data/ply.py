@@ -1,0 +1,71 @@
+"""Vertex positions of a PLY point cloud (ASCII or binary), e.g. Strivec's --init-points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from tensorfields.data.errors import DataError
+
+_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+
+
+def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
+    """The x, y, z of every vertex; other vertex properties are skipped. Clear errors for files
+    that are not PLY, lack x/y/z, use list properties on vertices, or are cut short."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, f"cannot read point cloud: {exc}") from exc
+    end = raw.find(b"end_header")
+    if not raw.startswith(b"ply") or end < 0:
+        raise DataError(path, "not a PLY file (no 'ply' magic / 'end_header')")
+    body = raw[raw.index(b"\n", end) + 1 :]
+    fmt, count, props, element = None, 0, [], None
+    for line in raw[:end].decode("ascii", errors="replace").splitlines()[1:]:
+        words = line.split()
+        if not words or words[0] in ("comment", "obj_info"):
+            continue
+        if words[0] == "format":
+            fmt = words[1]
+        elif words[0] == "element":
+            element = words[1]
+            if element == "vertex":
+                count = int(words[2])
+            elif count == 0:
+                raise DataError(path, f"element {element!r} before the vertices")
+        elif words[0] == "property" and element == "vertex":
+            if words[1] == "list":
+                raise DataError(path, f"list property {words[-1]!r} on vertices")
+            if words[1] not in _TYPES:
+                raise DataError(path, f"unknown property type {words[1]!r}")
+            props.append((words[2], _TYPES[words[1]]))
+    names = [name for name, _ in props]
+    if not {"x", "y", "z"} <= set(names):
+        raise DataError(path, f"vertices need x, y and z properties, found {names}")
+    try:
+        if fmt == "ascii":
+            table = np.loadtxt(body.decode("ascii").splitlines()[:count], ndmin=2)
+            xyz = table[:, [names.index(a) for a in "xyz"]]
+        elif fmt in ("binary_little_endian", "binary_big_endian"):
+            order = "<" if fmt == "binary_little_endian" else ">"
+            dtype = np.dtype([(name, order + code) for name, code in props])
+            vertices = np.frombuffer(body, dtype=dtype, count=count)
+            xyz = np.stack([vertices[a] for a in "xyz"], axis=1)
+        else:
+            raise DataError(path, f"unknown PLY format {fmt!r}")
+    except ValueError as exc:
+        raise DataError(path, f"vertex data is cut short or malformed: {exc}") from exc
+    if xyz.shape[0] != count:
+        raise DataError(path, f"header says {count} vertices, found {xyz.shape[0]}")
+    return torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32))

@@ -1,0 +1,107 @@
+"""Strivec's local tensors: placement, the indexed top-K lookup against a scan, CP interpolation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tensorfields.core.local_tensors import (
+    build_tensor_index,
+    covering_tensors,
+    covering_tensors_brute,
+    local_cp_features,
+)
+from tensorfields.representations.placement import (
+    farthest_point_sampling,
+    place_tensors,
+    voxel_means,
+)
+
+
+def test_voxel_means_of_known_clusters() -> None:
+    # Points fill voxels (0,0,0), (2,0,0) and (0,1,3) of size 0.5 (the grid starts at the
+    # points' minimum, here the origin): one tensor per occupied voxel, at its points' mean.
+    clusters = {
+        (0, 0, 0): torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.4, 0.1]]),
+        (2, 0, 0): torch.tensor([[1.1, 0.1, 0.1], [1.3, 0.3, 0.3], [1.2, 0.2, 0.2]]),
+        (0, 1, 3): torch.tensor([[0.25, 0.75, 1.75]]),
+    }
+    points = torch.cat(list(clusters.values()))
+    centres = voxel_means(points[torch.randperm(len(points))], 0.5)
+    expected = torch.stack([c.mean(0) for c in clusters.values()])
+    assert centres.shape == (3, 3)
+    for row in expected:
+        assert torch.isclose(centres, row, atol=1e-6).all(1).any()
+    assert voxel_means(points[:0], 0.5).shape == (0, 3)
+    with pytest.raises(ValueError, match="voxel_size must be > 0"):
+        voxel_means(points, 0.0)
+
+
+def test_farthest_point_sampling_spreads_and_caps() -> None:
+    corners = torch.tensor([[0.0, 0, 0], [1, 1, 1], [0, 1, 0], [1, 0, 1]])
+    near_origin = 0.01 * torch.rand(20, 3)
+    points = torch.cat([corners[:1], near_origin, corners[1:]])
+    chosen = farthest_point_sampling(points, 4)
+    assert sorted(chosen.tolist()) == [0, 21, 22, 23]  # the corners, none of the cluster
+    assert place_tensors(points, 0.5, max_count=2).shape == (2, 3)
+    assert farthest_point_sampling(points, 100).numel() == len(points)
+
+
+@pytest.mark.parametrize("count", [0, 1, 300])
+def test_indexed_lookup_equals_the_scan(count: int) -> None:
+    gen = torch.Generator().manual_seed(count)
+    centres = torch.rand(count, 3, generator=gen) * 2 - 1
+    half = 0.15
+    index = build_tensor_index(centres, half, half)
+    xyz = torch.rand(5000, 3, generator=gen) * 2.6 - 1.3  # some points outside every cube
+    ids, weights = covering_tensors(xyz, centres, half, index, k=4)
+    ref_ids, ref_weights = covering_tensors_brute(xyz, centres, half, k=4)
+    assert torch.equal(ids, ref_ids)
+    torch.testing.assert_close(weights, ref_weights)
+    hit = ids[:, 0] >= 0
+    if count == 300:
+        assert 0 < hit.float().mean() < 1 and (ids >= 0).sum(1).max() == 4
+        torch.testing.assert_close(weights[hit].sum(1), torch.ones(int(hit.sum())))
+    assert (weights[~hit] == 0).all()
+    if count:  # every found id covers its point; the nearest comes first
+        found = ids >= 0
+        offset = xyz[:, None, :] - centres[ids.clamp(min=0)]
+        assert (offset.abs().amax(-1)[found] <= half).all()
+        distance = offset.norm(dim=-1).masked_fill(~found, float("inf"))
+        assert (distance[:, :-1] <= distance[:, 1:]).all()
+
+
+def test_inverse_distance_weights() -> None:
+    centres = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]])
+    xyz = torch.tensor([[0.05, 0.0, 0.0]])
+    index = build_tensor_index(centres, 0.3, 0.3)
+    ids, weights = covering_tensors(xyz, centres, 0.3, index, k=4)
+    assert ids.tolist() == [[0, 1, -1, -1]]
+    w = torch.tensor([1 / (0.05 + 1e-6), 1 / (0.15 + 1e-6)])
+    torch.testing.assert_close(weights[0, :2], w / w.sum())
+
+
+def test_local_cp_reproduces_a_separable_field() -> None:
+    # Lines f(x) = 1 + x, g(y) = 2 - y, h(z) = 3z over the cube of half-extent 0.5 around c:
+    # linear functions, so linear interpolation on 9 nodes is exact; rank 2 = [f g h, 1 1 1].
+    centre, half, nodes = torch.tensor([[0.3, -0.2, 0.1]]), 0.5, 9
+    local = torch.linspace(-half, half, nodes)
+    world = [centre[0, a] + local for a in range(3)]
+    lines = torch.ones(3, 1, nodes, 2)
+    lines[0, 0, :, 0] = 1 + world[0]
+    lines[1, 0, :, 0] = 2 - world[1]
+    lines[2, 0, :, 0] = 3 * world[2]
+    xyz = centre + (torch.rand(200, 3) - 0.5) * 2 * half
+    products = local_cp_features(xyz, torch.zeros(200, dtype=torch.long), centre, half, lines)
+    expected = (1 + xyz[:, 0]) * (2 - xyz[:, 1]) * (3 * xyz[:, 2])
+    torch.testing.assert_close(products[:, 0], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(products[:, 1], torch.ones(200))
+
+
+def test_local_cp_gradients_match_finite_differences() -> None:
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.rand(3, 3, generator=gen, dtype=torch.float64)
+    lines = torch.randn(3, 3, 5, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([0, 2, 1, 2])
+    xyz = centres[ids] + (torch.rand(4, 3, generator=gen, dtype=torch.float64) - 0.5) * 0.3
+    assert torch.autograd.gradcheck(lambda t: local_cp_features(xyz, ids, centres, 0.2, t), lines)
