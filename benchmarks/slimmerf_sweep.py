@@ -20,24 +20,10 @@ import os
 from pathlib import Path
 
 import torch
+from common import train_for_minutes
 
 from tensorfields.pipeline.evaluator import evaluate_split
 from tensorfields.pipeline.rank_sweep import rank_sweep, write_rank_sweep
-from tensorfields.pipeline.scene_data import scene_data_for
-from tensorfields.pipeline.setup import default_config
-from tensorfields.pipeline.trainer import Trainer
-
-
-def train(method: str, preset: str, minutes: float, run_dir: Path, train_views: int | None):
-    config = default_config(method, preset, "lego")
-    config.train_views = train_views
-    config.trainer.max_minutes = minutes
-    config.trainer.eval_every = 0
-    config.trainer.final_eval_every = 0
-    scene = scene_data_for(config)
-    trainer = Trainer(config, run_dir, scene)
-    trainer.train()
-    return trainer, scene
 
 
 def main() -> None:
@@ -62,7 +48,7 @@ def main() -> None:
     }
     results: dict[str, dict] = {}
     for name, (method, minutes, views) in runs.items():
-        trainer, scene = train(method, args.preset, minutes, root / name, views)
+        trainer, scene = train_for_minutes(method, args.preset, minutes, root / name, views)
         test = scene.test
         indices = list(range(0, len(test), args.every))
         info = {"method": method, "minutes": minutes, "train_views": views, "step": trainer.step}

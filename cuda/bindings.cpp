@@ -10,7 +10,7 @@
 
 namespace tf {
 
-// The ops each device implements (sources vm_interp, march, composite, occupancy).
+// The ops each device implements (sources vm_interp, march, composite, occupancy, local_cp).
 #define TF_DECLARE_OPS(dev)                                                                     \
   at::Tensor vm_interp_fwd_##dev(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,  \
                                  const std::vector<at::Tensor>& lines, bool summed);          \
@@ -43,7 +43,14 @@ namespace tf {
   std::vector<at::Tensor> accumulate_along_rays_bwd_##dev(                                      \
       const at::Tensor& grad_out, const at::Tensor& weights, const at::Tensor& values,          \
       const at::Tensor& ray_indices);                                                           \
-  at::Tensor occupancy_bits_##dev(const at::Tensor& alpha, double threshold, int64_t kernel);
+  at::Tensor occupancy_bits_##dev(const at::Tensor& alpha, double threshold, int64_t kernel); \
+  at::Tensor local_cp_mix_fwd_##dev(const at::Tensor& xyz, const at::Tensor& ids,               \
+                                    const at::Tensor& weights, const at::Tensor& centres,       \
+                                    double half_extent, const at::Tensor& lines);               \
+  at::Tensor local_cp_mix_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& xyz,          \
+                                    const at::Tensor& ids, const at::Tensor& weights,           \
+                                    const at::Tensor& centres, double half_extent,              \
+                                    const at::Tensor& lines);
 
 TF_DECLARE_OPS(cpu)
 
@@ -275,6 +282,45 @@ at::Tensor occupancy(const at::Tensor& alpha, double threshold, int64_t kernel) 
   TF_DISPATCH(alpha, occupancy_bits, alpha.contiguous(), threshold, kernel);
 }
 
+// xyz (n, 3); ids int64 (n, k) and weights (n, k); centres (m, 3); lines (3, m, l >= 2, r).
+void check_local_cp(const at::Tensor& xyz, const at::Tensor& ids, const at::Tensor& weights,
+                    const at::Tensor& centres, double half_extent, const at::Tensor& lines) {
+  check_points(xyz);
+  TORCH_CHECK(ids.dim() == 2 && ids.size(0) == xyz.size(0) && ids.scalar_type() == at::kLong &&
+                  ids.device() == xyz.device(),
+              "ids must be int64 (n, k) on xyz's device, got ", ids.sizes());
+  check_like(weights, xyz, ids.sizes(), "weights");
+  TORCH_CHECK(centres.dim() == 2 && centres.size(1) == 3, "centres must be (m, 3), got ",
+              centres.sizes());
+  check_like(centres, xyz, centres.sizes(), "centres");
+  TORCH_CHECK(lines.dim() == 4 && lines.size(0) == 3 && lines.size(1) == centres.size(0) &&
+                  lines.size(2) >= 2,
+              "lines must be (3, m, l >= 2, r) with m = len(centres), got ", lines.sizes());
+  check_like(lines, xyz, lines.sizes(), "lines");
+  TORCH_CHECK(std::isfinite(half_extent) && half_extent > 0, "half_extent must be > 0, got ",
+              half_extent);
+  if (ids.is_cpu() && ids.numel() > 0) {  // a GPU check would need a sync
+    TORCH_CHECK(ids.max().item<int64_t>() < centres.size(0) && ids.min().item<int64_t>() >= -1,
+                "ids must lie in [-1, m)");
+  }
+}
+
+at::Tensor local_cp_fwd(const at::Tensor& xyz, const at::Tensor& ids, const at::Tensor& weights,
+                        const at::Tensor& centres, double half_extent, const at::Tensor& lines) {
+  check_local_cp(xyz, ids, weights, centres, half_extent, lines);
+  TF_DISPATCH(xyz, local_cp_mix_fwd, xyz.contiguous(), ids.contiguous(), weights.contiguous(),
+              centres.contiguous(), half_extent, lines.contiguous());
+}
+
+at::Tensor local_cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz, const at::Tensor& ids,
+                        const at::Tensor& weights, const at::Tensor& centres, double half_extent,
+                        const at::Tensor& lines) {
+  check_local_cp(xyz, ids, weights, centres, half_extent, lines);
+  check_like(grad_out, xyz, {xyz.size(0), lines.size(3)}, "grad_out");
+  TF_DISPATCH(xyz, local_cp_mix_bwd, grad_out.contiguous(), xyz.contiguous(), ids.contiguous(),
+              weights.contiguous(), centres.contiguous(), half_extent, lines.contiguous());
+}
+
 }  // namespace
 }  // namespace tf
 
@@ -309,4 +355,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("n_rays"));
   m.def("occupancy_bits", &tf::occupancy, "thresholded, dilated, packed occupancy",
         py::arg("alpha"), py::arg("threshold"), py::arg("kernel"));
+  m.def("local_cp_mix_fwd", &tf::local_cp_fwd,
+        "per point, the weighted sum over its k cubes of their CP products (n, r)",
+        py::arg("xyz"), py::arg("ids"), py::arg("weights"), py::arg("centres"),
+        py::arg("half_extent"), py::arg("lines"));
+  m.def("local_cp_mix_bwd", &tf::local_cp_bwd, "grad of the lines (none for xyz or weights)",
+        py::arg("grad_out"), py::arg("xyz"), py::arg("ids"), py::arg("weights"),
+        py::arg("centres"), py::arg("half_extent"), py::arg("lines"));
 }

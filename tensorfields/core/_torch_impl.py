@@ -201,3 +201,46 @@ def dilate(grid: Bool[Tensor, "x y z"], kernel: int = 3) -> Bool[Tensor, "x y z"
     """Max-pool dilation (TensoRF dilates its alpha mask with a 3x3x3 max-pool)."""
     pooled = F.max_pool3d(grid[None, None].float(), kernel, stride=1, padding=kernel // 2)
     return pooled[0, 0] > 0
+
+
+def local_cp_features(
+    xyz: Float[Tensor, "n 3"],
+    ids: Int[Tensor, " n"],
+    centres: Float[Tensor, "m 3"],
+    half_extent: float,
+    lines: Float[Tensor, "3 m l r"],
+) -> Float[Tensor, "n r"]:
+    """Per-component CP products ``X_r(x) Y_r(y) Z_r(z)`` of cube ``ids`` at points inside it.
+
+    Each cube's three lines have ``l`` nodes spanning [c - R, c + R] (align-corners), stored
+    node-major ``(3, m, l, r)`` so one gather reads all components of a node.
+    """
+    nodes = lines.shape[2]
+    position = (xyz - centres[ids] + half_extent) / (2 * half_extent) * (nodes - 1)
+    position = position.clamp(0, nodes - 1)
+    left = position.floor().clamp(max=nodes - 2).long()
+    frac = position - left
+    out = None
+    for axis in range(3):
+        flat = lines[axis].reshape(-1, lines.shape[3])  # (m * l, r)
+        row = ids * nodes + left[:, axis]
+        v0, v1 = flat[row], flat[row + 1]
+        value = torch.lerp(v0, v1, frac[:, axis : axis + 1])
+        out = value if out is None else out * value
+    return out
+
+
+def local_cp_mix_torch(
+    xyz: Float[Tensor, "n 3"],
+    ids: Int[Tensor, "n k"],
+    weights: Float[Tensor, "n k"],
+    centres: Float[Tensor, "m 3"],
+    half_extent: float,
+    lines: Float[Tensor, "3 m l r"],
+) -> Float[Tensor, "n r"]:
+    """Reference of ``local_cp_mix``: per point, the weighted sum over its cubes (id -1: none)
+    of their per-component CP products."""
+    point, column = (ids >= 0).nonzero(as_tuple=True)
+    products = local_cp_features(xyz[point], ids[point, column], centres, half_extent, lines)
+    mixed = products * weights[point, column, None]
+    return xyz.new_zeros(xyz.shape[0], lines.shape[3]).index_add(0, point, mixed)

@@ -4,7 +4,8 @@ A scale holds ``N`` axis-aligned cubes of half-extent ``R`` around ``centres``. 
 covered by a cube when it lies inside it (max-norm distance to the centre <= R). The
 :class:`TensorIndex` is a uniform grid over a box whose cells list the cubes overlapping them,
 so the top-K lookup reads a handful of candidates instead of scanning every cube;
-:func:`covering_tensors_brute` is the scan, kept as the reference.
+:func:`covering_tensors_brute` is the scan, kept as the reference. :func:`local_cp_mix` reads
+the cubes' CP factors (native where built; its twin is ``local_cp_mix_torch``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,20 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from tensorfields.core._torch_impl import cell_indices
+from tensorfields.core._torch_impl import cell_indices, local_cp_features, local_cp_mix_torch
+from tensorfields.core.native import ops_for
+
+__all__ = [
+    "TensorIndex",
+    "build_tensor_index",
+    "covering_tensors",
+    "covering_tensors_brute",
+    "is_covered",
+    "local_cp_features",
+    "local_cp_mix",
+]
 
 # Inverse-distance weights 1 / (d + eps), as in the official code.
 IDW_EPS = 1e-6
@@ -152,28 +165,37 @@ def covering_tensors_brute(
     return _nearest_covering(xyz, everyone, centres, half_extent, k)
 
 
-def local_cp_features(
+class _LocalCPMix(torch.autograd.Function):
+    """Native local CP mix; gradients for the lines only (positions and weights are fixed)."""
+
+    @staticmethod
+    def forward(ctx, ops, xyz, ids, weights, centres, half_extent, lines):
+        lines = lines.detach().contiguous()
+        ctx.ops, ctx.half_extent = ops, half_extent
+        ctx.save_for_backward(xyz, ids, weights, centres, lines)
+        return ops.local_cp_mix_fwd(xyz, ids, weights, centres, half_extent, lines)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, ids, weights, centres, lines = ctx.saved_tensors
+        grad = ctx.ops.local_cp_mix_bwd(
+            grad_out.contiguous(), xyz, ids, weights, centres, ctx.half_extent, lines
+        )
+        return None, None, None, None, None, None, grad
+
+
+def local_cp_mix(
     xyz: Float[Tensor, "n 3"],
-    ids: Int[Tensor, " n"],
+    ids: Int[Tensor, "n k"],
+    weights: Float[Tensor, "n k"],
     centres: Float[Tensor, "m 3"],
     half_extent: float,
     lines: Float[Tensor, "3 m l r"],
 ) -> Float[Tensor, "n r"]:
-    """Per-component CP products ``X_r(x) Y_r(y) Z_r(z)`` of cube ``ids`` at points inside it.
-
-    Each cube's three lines have ``l`` nodes spanning [c - R, c + R] (align-corners), stored
-    node-major ``(3, m, l, r)`` so one gather reads all components of a node.
-    """
-    nodes = lines.shape[2]
-    position = (xyz - centres[ids] + half_extent) / (2 * half_extent) * (nodes - 1)
-    position = position.clamp(0, nodes - 1)
-    left = position.floor().clamp(max=nodes - 2).long()
-    frac = position - left
-    out = None
-    for axis in range(3):
-        flat = lines[axis].reshape(-1, lines.shape[3])  # (m * l, r)
-        row = ids * nodes + left[:, axis]
-        v0, v1 = flat[row], flat[row + 1]
-        value = torch.lerp(v0, v1, frac[:, axis : axis + 1])
-        out = value if out is None else out * value
-    return out
+    """Per point, ``sum_k weights[:, k] *`` the CP products of cube ``ids[:, k]`` (-1: none);
+    native (``cuda/local_cp.*``) where built, else :func:`local_cp_mix_torch`."""
+    ops = ops_for([xyz, weights, centres, lines], no_grad=[xyz, weights, centres])
+    if ops is None:
+        return local_cp_mix_torch(xyz, ids, weights, centres, half_extent, lines)
+    return _LocalCPMix.apply(ops, xyz, ids, weights, centres, half_extent, lines)

@@ -22,8 +22,15 @@ import torch
 from torch import Tensor
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
-CPU_SOURCES = ("bindings.cpp", "vm_interp.cpp", "march.cpp", "composite.cpp", "occupancy.cpp")
-CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu")
+CPU_SOURCES = (
+    "bindings.cpp",
+    "vm_interp.cpp",
+    "march.cpp",
+    "composite.cpp",
+    "occupancy.cpp",
+    "local_cp.cpp",
+)
+CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu", "local_cp.cu")
 BACKENDS = ("torch", "native")
 
 

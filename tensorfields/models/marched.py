@@ -93,6 +93,18 @@ class MarchedFieldConfig:
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """Colour behind the scene; set from the scene preset."""
 
+    def field_kwargs(self) -> dict:
+        """Constructor arguments every field of the family takes from this config."""
+        return {
+            "appearance_dim": self.appearance_dim,
+            "init_scale": self.init_scale,
+            "density_shift": self.density_shift,
+            "feature_pe": self.feature_pe,
+            "view_pe": self.view_pe,
+            "hidden": self.mlp_width,
+            "shading_precision": self.shading_precision,
+        }
+
 
 class MarchedFieldModel(Model):
     """A field (``self.field``) rendered by marching; see the module docstring for its interface."""
@@ -295,13 +307,17 @@ class MarchedFieldModel(Model):
         )
         datamanager.keep_pixels(mask)
 
-    @torch.no_grad()
-    def update_occupancy(self, chunk: int = 2**18) -> None:
-        """Alpha of one marching step at each cell centre, dilated, thresholded (TensoRF)."""
+    def mask_cells(self) -> tuple[tuple[int, int, int], Tensor, Tensor]:
+        """The occupancy grid's resolution (the field's, capped), box and cell centres (c, 3)."""
         cap = self.config.max_mask_resolution
         resolution = tuple(min(r, cap) for r in self.field.resolution)
         aabb = self.field.aabb.clone()
-        centers = cell_centers(aabb, resolution).reshape(-1, 3)
+        return resolution, aabb, cell_centers(aabb, resolution).reshape(-1, 3)
+
+    @torch.no_grad()
+    def update_occupancy(self, chunk: int = 2**18) -> None:
+        """Alpha of one marching step at each cell centre, dilated, thresholded (TensoRF)."""
+        resolution, aabb, centers = self.mask_cells()
         step = self.step_size()
         alpha = torch.cat(
             [

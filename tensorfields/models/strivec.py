@@ -96,13 +96,7 @@ class StrivecModel(MarchedFieldModel):
             scales,
             [c + 1 for c in config.line_cells_init],
             top_k=config.top_k,
-            appearance_dim=config.appearance_dim,
-            init_scale=config.init_scale,
-            density_shift=config.density_shift,
-            feature_pe=config.feature_pe,
-            view_pe=config.view_pe,
-            hidden=config.mlp_width,
-            shading_precision=config.shading_precision,
+            **config.field_kwargs(),
         )
         super().__init__(config, field)
         # Fraction of the coarse points inside the placed tensors (saved with the run).
@@ -213,10 +207,7 @@ class StrivecModel(MarchedFieldModel):
     @torch.no_grad()
     def occupancy_from_coverage(self, chunk: int = 2**18) -> None:
         """Occupancy grid = cells the tensors cover (dilated once; inside the hull if carved)."""
-        cap = self.config.max_mask_resolution
-        resolution = tuple(min(r, cap) for r in self.field.resolution)
-        aabb = self.field.aabb.clone()
-        centres = cell_centers(aabb, resolution).reshape(-1, 3)
+        resolution, aabb, centres = self.mask_cells()
         covered = torch.cat(
             [self.field.coverage(centres[i : i + chunk]) for i in range(0, len(centres), chunk)]
         )

@@ -46,13 +46,7 @@ class TensoRFModel(MarchedFieldModel):
             kind=config.decomposition,
             density_components=config.density_components,
             appearance_components=config.appearance_components,
-            appearance_dim=config.appearance_dim,
-            init_scale=config.init_scale,
-            density_shift=config.density_shift,
-            feature_pe=config.feature_pe,
-            view_pe=config.view_pe,
-            hidden=config.mlp_width,
-            shading_precision=config.shading_precision,
+            **config.field_kwargs(),
         )
         super().__init__(config, field)
         # Ranks in use (density, appearance) and TRaIn's memory (last loss, step of the last

@@ -22,9 +22,9 @@ from tensorfields.core.local_tensors import (
     build_tensor_index,
     covering_tensors,
     is_covered,
-    local_cp_features,
+    local_cp_mix,
 )
-from tensorfields.representations.shading import MLPFeaHead, Precision
+from tensorfields.representations.radiance_field import RadianceField
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Scale:
     appearance_rank: int
 
 
-class StrivecField(nn.Module):
+class StrivecField(RadianceField):
     """Density ``softplus(sum over scales + shift)`` (0 where uncovered); colour from MLP_Fea."""
 
     def __init__(
@@ -50,18 +50,13 @@ class StrivecField(nn.Module):
         top_k: int = 4,
         appearance_dim: int = 27,
         init_scale: float = 0.2,
-        density_shift: float = -10.0,
-        feature_pe: int = 2,
-        view_pe: int = 2,
-        hidden: int = 128,
-        shading_precision: Precision = "float32",
+        **shading,
     ):
-        super().__init__()
+        """``shading``: the :class:`RadianceField` arguments (shift, PE, MLP width, precision)."""
+        super().__init__(aabb, appearance_dim, **shading)
         if not scales or len(nodes) != len(scales) or min(nodes) < 2:
             raise ValueError(f"need one node count >= 2 per scale, got {nodes} for {len(scales)}")
-        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.scales, self.top_k, self.init_scale = list(scales), top_k, init_scale
-        self.density_shift = density_shift
         # Until `place` runs, every scale has zero tensors (and covers nothing).
         pairs = list(zip(scales, nodes, strict=True))
         self.density_lines = nn.ParameterList(
@@ -75,7 +70,6 @@ class StrivecField(nn.Module):
         self.bases = nn.ModuleList(
             nn.Linear(s.appearance_rank, appearance_dim, bias=False) for s in scales
         )
-        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden, shading_precision)
         self._indices: list[TensorIndex] | None = None
         self._index_key: tuple | None = None
 
@@ -169,12 +163,7 @@ class StrivecField(nn.Module):
         ids, weights = covering_tensors(
             xyz, centres, scale.half_extent, self.indices()[level], self.top_k
         )
-        point, column = (ids >= 0).nonzero(as_tuple=True)
-        products = local_cp_features(
-            xyz[point], ids[point, column], centres, scale.half_extent, lines
-        )
-        mixed = products * weights[point, column, None]
-        out = xyz.new_zeros(xyz.shape[0], lines.shape[3]).index_add(0, point, mixed)
+        out = local_cp_mix(xyz, ids, weights, centres, scale.half_extent, lines)
         return out, (ids >= 0).any(1)
 
     def coverage(self, xyz: Float[Tensor, "n 3"]) -> Bool[Tensor, " n"]:
@@ -197,12 +186,6 @@ class StrivecField(nn.Module):
             total = total + mixed.sum(1)
             covered &= hit
         return total.masked_fill(~covered, float("-inf"))
-
-    def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
-        return F.softplus(features + self.density_shift)
-
-    def density(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
-        return self.density_from_features(self.density_features(xyz))
 
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]

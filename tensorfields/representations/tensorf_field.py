@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.representations.cp import CP
-from tensorfields.representations.shading import MLPFeaHead, Precision
+from tensorfields.representations.radiance_field import RadianceField
 from tensorfields.representations.vm import VM
 
 
@@ -24,7 +23,7 @@ def make_decomposition(
     raise ValueError(f"unknown decomposition {kind!r}; expected 'vm' or 'cp'")
 
 
-class TensoRFField(nn.Module):
+class TensoRFField(RadianceField):
     """Density ``softplus(sum of density factors + shift)``; colour from ``MLP_Fea(basis(app))``.
 
     Points are world coordinates; the field maps its ``aabb`` to the factors' [-1, 1]^3.
@@ -39,21 +38,15 @@ class TensoRFField(nn.Module):
         appearance_components: int = 48,
         appearance_dim: int = 27,
         init_scale: float = 0.1,
-        density_shift: float = -10.0,
-        feature_pe: int = 2,
-        view_pe: int = 2,
-        hidden: int = 128,
-        shading_precision: Precision = "float32",
+        **shading,
     ):
-        super().__init__()
-        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
-        self.density_shift = density_shift
+        """``shading``: the :class:`RadianceField` arguments (shift, PE, MLP width, precision)."""
+        super().__init__(aabb, appearance_dim, **shading)
         self.density_field = make_decomposition(kind, density_components, resolution, init_scale)
         self.appearance_field = make_decomposition(
             kind, appearance_components, resolution, init_scale
         )
         self.basis = nn.Linear(self.appearance_field.output_dim, appearance_dim, bias=False)
-        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden, shading_precision)
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -69,13 +62,6 @@ class TensoRFField(nn.Module):
         is this function's no-grad result for the same points, so a differentiable pass after
         a no-grad one only pays for the backward."""
         return self.density_field.summed(self.normalize(xyz), reuse)
-
-    def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
-        return F.softplus(features + self.density_shift)
-
-    def density(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
-        """Volume density at world points (before TensoRF's distance scale)."""
-        return self.density_from_features(self.density_features(xyz))
 
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]

@@ -1,11 +1,14 @@
-"""Strivec's local tensors: placement, the indexed top-K lookup against a scan, CP interpolation."""
+"""Strivec's local tensors: placement, the indexed top-K lookup against a scan, CP
+interpolation, and the native mix against its PyTorch twin (outputs and gradients)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from tensorfields.core._torch_impl import local_cp_mix_torch
 from tensorfields.core.local_tensors import (
+    _LocalCPMix,
     build_tensor_index,
     covering_tensors,
     covering_tensors_brute,
@@ -105,3 +108,56 @@ def test_local_cp_gradients_match_finite_differences() -> None:
     ids = torch.tensor([0, 2, 1, 2])
     xyz = centres[ids] + (torch.rand(4, 3, generator=gen, dtype=torch.float64) - 0.5) * 0.3
     assert torch.autograd.gradcheck(lambda t: local_cp_features(xyz, ids, centres, 0.2, t), lines)
+
+
+def _mix_inputs(n: int, m: int, k: int, dtype, device, seed: int = 0):
+    """Points near random cubes, k slots each, some empty (-1) and one point with none."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.rand(m, 3, generator=gen, dtype=dtype) * 2 - 1
+    ids = torch.randint(0, m, (n, k), generator=gen)
+    ids[torch.rand(n, k, generator=gen) < 0.3] = -1
+    ids[:1] = -1
+    ids[1:2, 0] = 0
+    half = 0.2
+    # Inside the first valid cube of each point; the others may be a little off (clamped).
+    first = torch.where(ids[:, 0] >= 0, ids[:, 0], torch.zeros_like(ids[:, 0]))
+    xyz = centres[first] + (torch.rand(n, 3, generator=gen, dtype=dtype) * 2 - 1) * half
+    xyz[1:2] = centres[first[1:2]] + half  # exactly on a cube's corner
+    weights = torch.rand(n, k, generator=gen, dtype=dtype) * (ids >= 0)
+    lines = torch.randn(3, m, 6, 5, generator=gen, dtype=dtype)
+    return [t.to(device) for t in (xyz, ids, weights, centres)] + [half, lines.to(device)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(300, 40, 4), (2, 1, 1), (0, 3, 4)])
+def test_native_mix_matches_reference(native_module, device, dtype, shape) -> None:
+    xyz, ids, weights, centres, half, lines = _mix_inputs(*shape, dtype, device)
+    lines.requires_grad_()
+    reference = local_cp_mix_torch(xyz, ids, weights, centres, half, lines)
+    native = _LocalCPMix.apply(native_module, xyz, ids, weights, centres, half, lines)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(native, reference, **tol)
+    grad = torch.randn_like(reference)
+    (ref_grad,) = torch.autograd.grad(reference, lines, grad)
+    (nat_grad,) = torch.autograd.grad(native, lines, grad)
+    torch.testing.assert_close(nat_grad, ref_grad, **tol)
+
+
+def test_native_mix_gradcheck(native_module, device) -> None:
+    xyz, ids, weights, centres, half, lines = _mix_inputs(6, 3, 2, torch.float64, device)
+    lines.requires_grad_()
+
+    def fn(t):
+        return _LocalCPMix.apply(native_module, xyz, ids, weights, centres, half, t)
+
+    assert torch.autograd.gradcheck(fn, (lines,))
+
+
+def test_native_mix_rejects_bad_inputs(native_module) -> None:
+    xyz, ids, weights, centres, half, lines = _mix_inputs(5, 4, 2, torch.float32, "cpu")
+    with pytest.raises(RuntimeError, match="ids must lie in"):
+        native_module.local_cp_mix_fwd(xyz, ids + 10, weights, centres, half, lines)
+    with pytest.raises(RuntimeError, match="lines must be"):
+        native_module.local_cp_mix_fwd(xyz, ids, weights, centres, half, lines[:, :2])
+    with pytest.raises(RuntimeError, match="half_extent must be > 0"):
+        native_module.local_cp_mix_fwd(xyz, ids, weights, centres, 0.0, lines)

@@ -17,10 +17,12 @@ from tensorfields.pipeline.trainer import Trainer
 from tensorfields.representations.placement import voxel_means
 
 
-def tiny_strivec(**model):
-    """Strivec's cpu preset on blocks at 25x25, with tiny tensors and a 2-step coarse stage."""
+def tiny_strivec(tiny_config, **model):
+    """Strivec's cpu preset on blocks at 25x25, with tiny tensors and a 2-step coarse stage;
+    the trainer settings of the tiny TensoRF config."""
     config = default_config("strivec", "cpu", "blocks")
     config.downscale = 4
+    config.trainer = tiny_config().trainer
     options = dict(
         density_ranks=(4, 3, 2),
         appearance_ranks=(6, 6, 6),
@@ -37,15 +39,6 @@ def tiny_strivec(**model):
         coarse_point_resolution=12,
     )
     config.model = dataclasses.replace(config.model, **{**options, **model})
-    config.trainer = dataclasses.replace(
-        config.trainer,
-        batch_size=256,
-        max_iterations=4,
-        eval_every=0,
-        checkpoint_every=2,
-        final_eval_every=0,
-        device="cpu",
-    )
     return config
 
 
@@ -65,13 +58,13 @@ def write_ply(path: Path, points: np.ndarray, binary: bool) -> None:
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_placement_from_a_ply(tmp_path: Path, binary: bool, capsys) -> None:
+def test_placement_from_a_ply(tmp_path: Path, binary: bool, capsys, tiny_config) -> None:
     gen = np.random.default_rng(0)
     points = gen.normal(size=(400, 3)).astype(np.float32)
     points = 0.5 * points / np.linalg.norm(points, axis=1, keepdims=True)  # a sphere
     ply = tmp_path / "points.ply"
     write_ply(ply, points, binary)
-    model = StrivecModel(tiny_strivec(init_points=ply).model)
+    model = StrivecModel(tiny_strivec(tiny_config, init_points=ply).model)
     assert model.fit_to_data(datamanager=None) is True
     expected = [len(voxel_means(torch.from_numpy(points), v)) for v in (0.4, 0.2, 0.1)]
     assert model.field.counts == expected
@@ -89,21 +82,21 @@ def test_placement_from_a_ply(tmp_path: Path, binary: bool, capsys) -> None:
     assert model.occupancy.any() and not model.occupancy.all()
 
 
-def test_bad_ply_is_a_clear_error(tmp_path: Path) -> None:
+def test_bad_ply_is_a_clear_error(tmp_path: Path, tiny_config) -> None:
     bad = tmp_path / "bad.ply"
     bad.write_text("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nend_header\n1\n")
-    model = StrivecModel(tiny_strivec(init_points=bad).model)
+    model = StrivecModel(tiny_strivec(tiny_config, init_points=bad).model)
     with pytest.raises(ValueError, match=r"bad\.ply: vertices need x, y and z"):
         model.fit_to_data(datamanager=None)
     short = tmp_path / "short.ply"
     write_ply(short, np.zeros((3, 3), np.float32), binary=True)
     short.write_bytes(short.read_bytes()[:-5])
     with pytest.raises(ValueError, match=r"short\.ply: vertex data is cut short"):
-        StrivecModel(tiny_strivec(init_points=short).model).fit_to_data(None)
+        StrivecModel(tiny_strivec(tiny_config, init_points=short).model).fit_to_data(None)
 
 
-def test_training_with_the_coarse_stage_and_resume(tmp_path: Path) -> None:
-    config = tiny_strivec(voxel_sizes=(0.8, 0.4, 0.2), half_extents=(0.6, 0.3, 0.15))
+def test_training_with_the_coarse_stage_and_resume(tmp_path: Path, tiny_config) -> None:
+    config = tiny_strivec(tiny_config, voxel_sizes=(0.8, 0.4, 0.2), half_extents=(0.6, 0.3, 0.15))
     scene = scene_data_for(config)
     trainer = Trainer(config, tmp_path / "run", scene)
     trainer.train()
@@ -125,8 +118,9 @@ def test_training_with_the_coarse_stage_and_resume(tmp_path: Path) -> None:
     torch.testing.assert_close(a, b)
 
 
-def test_a_few_steps_lower_the_loss(tmp_path: Path) -> None:
+def test_a_few_steps_lower_the_loss(tmp_path: Path, tiny_config) -> None:
     config = tiny_strivec(
+        tiny_config,
         upsample_steps=(),
         alpha_mask_steps=(),
         voxel_sizes=(0.8, 0.4, 0.2),

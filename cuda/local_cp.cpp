@@ -1,0 +1,93 @@
+// Strivec's local CP tri-vector lookups, CPU: per point, the inverse-distance mix of the CP
+// products of the K cubes covering it, forward and backward (gradients for the lines only).
+//
+// Twin of local_cp_mix_torch in tensorfields/core/_torch_impl.py (the oracle):
+//   out[i, r] = sum_k w[i, k] * X_r(u_x) * Y_r(u_y) * Z_r(u_z) of cube ids[i, k] (-1: none),
+// where each cube's lines (3, m, l, r) hold l nodes across [c - R, c + R] (align-corners) and
+// u = clamp((p - c + R) / 2R * (l - 1), 0, l - 1), read linearly between nodes.
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "local_cp_job.h"
+
+namespace tf {
+namespace {
+
+constexpr int64_t kPointsPerTask = 256;
+
+template <typename scalar_t>
+void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out) {
+  at::parallel_for(0, job.n, kPointsPerTask, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      scalar_t* row = out + i * job.r;
+      std::fill(row, row + job.r, scalar_t(0));
+      for (int64_t k = 0; k < job.k; ++k) {
+        Corner<scalar_t> c;
+        if (!job.corner(i, k, c)) continue;
+        for (int64_t r = 0; r < job.r; ++r) {
+          scalar_t v = c.w;
+          for (int a = 0; a < 3; ++a) v *= c.lo[a][r] + c.frac[a] * (c.hi[a][r] - c.lo[a][r]);
+          row[r] += v;
+        }
+      }
+    }
+  });
+}
+
+// Split over components, not points: each task owns grad_lines[..., r0:r1], so no two tasks
+// write the same value and the sums come out in a fixed order.
+template <typename scalar_t>
+void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, scalar_t* grad) {
+  const int64_t node_stride = job.r, cube_stride = job.l * job.r, axis_stride = job.m * cube_stride;
+  at::parallel_for(0, job.r, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = 0; i < job.n; ++i) {
+      for (int64_t k = 0; k < job.k; ++k) {
+        Corner<scalar_t> c;
+        if (!job.corner(i, k, c)) continue;
+        for (int64_t r = r0; r < r1; ++r) {
+          const scalar_t g = grad_out[i * job.r + r] * c.w;
+          scalar_t v[3];
+          for (int a = 0; a < 3; ++a) v[a] = c.lo[a][r] + c.frac[a] * (c.hi[a][r] - c.lo[a][r]);
+          for (int a = 0; a < 3; ++a) {
+            const scalar_t others = v[(a + 1) % 3] * v[(a + 2) % 3] * g;
+            scalar_t* base = grad + a * axis_stride + c.id * cube_stride + c.node[a] * node_stride;
+            base[r] += others * (1 - c.frac[a]);
+            base[node_stride + r] += others * c.frac[a];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor local_cp_mix_fwd_cpu(const at::Tensor& xyz, const at::Tensor& ids,
+                                const at::Tensor& weights, const at::Tensor& centres,
+                                double half_extent, const at::Tensor& lines) {
+  auto out = at::empty({xyz.size(0), lines.size(3)}, xyz.options());
+  AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "local_cp_mix_fwd_cpu", [&] {
+    const auto job = LocalCP<scalar_t>::of(xyz, ids, weights, centres, half_extent, lines);
+    mix_forward(job, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+at::Tensor local_cp_mix_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
+                                const at::Tensor& ids, const at::Tensor& weights,
+                                const at::Tensor& centres, double half_extent,
+                                const at::Tensor& lines) {
+  auto grad = at::zeros_like(lines);
+  AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "local_cp_mix_bwd_cpu", [&] {
+    const auto job = LocalCP<scalar_t>::of(xyz, ids, weights, centres, half_extent, lines);
+    mix_backward(job, grad_out.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>());
+  });
+  return grad;
+}
+
+}  // namespace tf

@@ -1,0 +1,42 @@
+"""What every field of the TensoRF family shares: the box, density activation, MLP_Fea head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from tensorfields.representations.shading import MLPFeaHead, Precision
+
+
+class RadianceField(nn.Module):
+    """Density ``softplus(features + shift)``; colour from appearance features through the
+    ``MLP_Fea`` head. Subclasses provide ``density_features`` and ``color``."""
+
+    def __init__(
+        self,
+        aabb: Float[Tensor, "6"],
+        appearance_dim: int = 27,
+        density_shift: float = -10.0,
+        feature_pe: int = 2,
+        view_pe: int = 2,
+        hidden: int = 128,
+        shading_precision: Precision = "float32",
+    ):
+        super().__init__()
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
+        self.density_shift = density_shift
+        self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden, shading_precision)
+
+    def density_features(
+        self, xyz: Float[Tensor, "n 3"], reuse: Float[Tensor, " n"] | None = None
+    ) -> Float[Tensor, " n"]:
+        raise NotImplementedError
+
+    def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
+        return F.softplus(features + self.density_shift)
+
+    def density(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+        """Volume density at world points (before TensoRF's distance scale)."""
+        return self.density_from_features(self.density_features(xyz))
