@@ -24,11 +24,18 @@ from collections.abc import Callable
 import torch
 
 from tensorfields.core.interp import cp_interp, vm_interp
+from tensorfields.core.local_tensors import (
+    build_tensor_index,
+    covering_tensors,
+    is_covered,
+    local_cp_mix,
+)
 from tensorfields.core.native import load_native
 from tensorfields.core.occupancy import OccupancyGrid, cell_centers, occupancy_bits
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import render_transmittance
 from tensorfields.core.sampling import march_rays
+from tensorfields.representations.placement import voxel_means
 
 HEADER = (
     "| op | C or size | grid | fwd torch ms | fwd native ms | fwd speed-up "
@@ -135,6 +142,28 @@ def rendering_rows(rays: int, device: torch.device, repeats: int) -> list[str]:
     ]  # fmt: skip
 
 
+def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
+    """Strivec's mix at its finest lego scale: ~1100 cubes (0.1 voxels of a shell of points),
+    half-extent 0.075, lines of 32 nodes, up to 4 cubes per point."""
+    gen = torch.Generator().manual_seed(3)
+    shell = torch.nn.functional.normalize(torch.randn(20000, 3, generator=gen), dim=-1) * 0.8
+    centres = voxel_means(shell, 0.1).to(xyz.device)
+    half = 0.075
+    index = build_tensor_index(centres, half, half)
+    points = xyz[is_covered(xyz, centres, half, index)]
+    ids, weights = covering_tensors(points, centres, half, index, 4)
+    rows = []
+    for rank in (16, 48):
+        lines = (0.2 * torch.randn(3, len(centres), 32, rank, generator=gen)).to(xyz.device)
+        lines.requires_grad_()
+        rows.append(
+            _row("local_cp", str(rank), f"{len(centres)} cubes, {len(points)} pts",
+                 lambda lines=lines: local_cp_mix(points, ids, weights, centres, half, lines),
+                 [lines], repeats)
+        )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -160,6 +189,7 @@ def main() -> None:
         for components in (16, 48):
             for size in (128, 300):
                 print("\n".join(rows_for(components, size, xyz, args.repeats)), flush=True)
+        print("\n".join(local_cp_rows(xyz, args.repeats)), flush=True)
     finally:
         if previous is None:
             os.environ.pop("TF_BACKEND", None)

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "local_cp_job.h"
 
@@ -39,26 +40,33 @@ void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out) {
   });
 }
 
-// Split over components, not points: each task owns grad_lines[..., r0:r1], so no two tasks
-// write the same value and the sums come out in a fixed order.
+// Pairs grouped by cube (a counting sort), then split over cubes: each task owns whole cubes'
+// gradient rows, so no two tasks write the same value and the sums come in a fixed order.
 template <typename scalar_t>
 void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, scalar_t* grad) {
   const int64_t node_stride = job.r, cube_stride = job.l * job.r, axis_stride = job.m * cube_stride;
-  at::parallel_for(0, job.r, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t i = 0; i < job.n; ++i) {
-      for (int64_t k = 0; k < job.k; ++k) {
-        Corner<scalar_t> c;
-        if (!job.corner(i, k, c)) continue;
-        for (int64_t r = r0; r < r1; ++r) {
-          const scalar_t g = grad_out[i * job.r + r] * c.w;
-          scalar_t v[3];
-          for (int a = 0; a < 3; ++a) v[a] = c.lo[a][r] + c.frac[a] * (c.hi[a][r] - c.lo[a][r]);
-          for (int a = 0; a < 3; ++a) {
-            const scalar_t others = v[(a + 1) % 3] * v[(a + 2) % 3] * g;
-            scalar_t* base = grad + a * axis_stride + c.id * cube_stride + c.node[a] * node_stride;
-            base[r] += others * (1 - c.frac[a]);
-            base[node_stride + r] += others * c.frac[a];
-          }
+  std::vector<int64_t> start(job.m + 1, 0);
+  for (int64_t p = 0; p < job.n * job.k; ++p)
+    if (job.ids[p] >= 0) ++start[job.ids[p] + 1];
+  for (int64_t c = 0; c < job.m; ++c) start[c + 1] += start[c];
+  std::vector<int64_t> pairs(start[job.m]);
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t p = 0; p < job.n * job.k; ++p)
+    if (job.ids[p] >= 0) pairs[fill[job.ids[p]]++] = p;
+  at::parallel_for(0, job.m, 16, [&](int64_t c0, int64_t c1) {
+    for (int64_t q = start[c0]; q < start[c1]; ++q) {
+      const int64_t i = pairs[q] / job.k, k = pairs[q] % job.k;
+      Corner<scalar_t> c;
+      job.corner(i, k, c);
+      for (int64_t r = 0; r < job.r; ++r) {
+        const scalar_t g = grad_out[i * job.r + r] * c.w;
+        scalar_t v[3];
+        for (int a = 0; a < 3; ++a) v[a] = c.lo[a][r] + c.frac[a] * (c.hi[a][r] - c.lo[a][r]);
+        for (int a = 0; a < 3; ++a) {
+          const scalar_t others = v[(a + 1) % 3] * v[(a + 2) % 3] * g;
+          scalar_t* base = grad + a * axis_stride + c.id * cube_stride + c.node[a] * node_stride;
+          base[r] += others * (1 - c.frac[a]);
+          base[node_stride + r] += others * c.frac[a];
         }
       }
     }
