@@ -315,19 +315,24 @@ class MarchedFieldModel(Model):
         return resolution, aabb, cell_centers(aabb, resolution).reshape(-1, 3)
 
     @torch.no_grad()
-    def update_occupancy(self, chunk: int = 2**18) -> None:
-        """Alpha of one marching step at each cell centre, dilated, thresholded (TensoRF)."""
-        resolution, aabb, centers = self.mask_cells()
+    def step_alpha(self, xyz: Tensor, chunk: int = 2**18) -> Tensor:
+        """Alpha of one marching step at each point (what occupancy thresholds), in chunks."""
         step = self.step_size()
-        alpha = torch.cat(
+        return torch.cat(
             [
                 1.0
                 - torch.exp(
-                    -self.field.density(centers[i : i + chunk]) * self.config.distance_scale * step
+                    -self.field.density(xyz[i : i + chunk]) * self.config.distance_scale * step
                 )
-                for i in range(0, centers.shape[0], chunk)
+                for i in range(0, xyz.shape[0], chunk)
             ]
-        ).reshape(resolution)
+        )
+
+    @torch.no_grad()
+    def update_occupancy(self, chunk: int = 2**18) -> None:
+        """Alpha of one marching step at each cell centre, dilated, thresholded (TensoRF)."""
+        resolution, aabb, centers = self.mask_cells()
+        alpha = self.step_alpha(centers, chunk).reshape(resolution)
         bits = occupancy_bits(alpha, self.config.alpha_threshold, kernel=3)
         if self.hull.numel() > 0:  # space carved away by the masks stays empty
             hull = query_occupancy(centers, self.hull, self.hull_aabb).reshape(resolution)

@@ -180,7 +180,7 @@ class StrivecModel(MarchedFieldModel):
                 progress.advance(task)
         resolution = (cfg.coarse_point_resolution,) * 3
         centres = cell_centers(self.field.aabb, resolution).reshape(-1, 3)
-        keep = self._alpha(coarse, centres) > cfg.coarse_alpha_threshold
+        keep = coarse.step_alpha(centres) > cfg.coarse_alpha_threshold
         if self.hull.numel() > 0:  # nothing outside the visual hull
             keep &= query_occupancy(centres, self.hull, self.hull_aabb)
         points = centres[keep]
@@ -193,16 +193,6 @@ class StrivecModel(MarchedFieldModel):
             hull_centres = cell_centers(self.hull_aabb, tuple(self.hull.shape)).reshape(-1, 3)
             points = hull_centres[self.hull.reshape(-1)]
         return points
-
-    @torch.no_grad()
-    def _alpha(self, model: MarchedFieldModel, xyz: Tensor, chunk: int = 2**18) -> Tensor:
-        step = model.step_size() * model.config.distance_scale
-        return torch.cat(
-            [
-                1.0 - torch.exp(-model.field.density(xyz[i : i + chunk]) * step)
-                for i in range(0, xyz.shape[0], chunk)
-            ]
-        )
 
     @torch.no_grad()
     def occupancy_from_coverage(self, chunk: int = 2**18) -> None:

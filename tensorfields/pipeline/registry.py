@@ -35,6 +35,25 @@ def _tensorf_paper(kind: str) -> ExperimentConfig:
     return ExperimentConfig(method=f"tensorf-{kind}", model=model, trainer=TrainerConfig())
 
 
+# The schedule every 'cpu' preset shares: carving, upsampling at 500-1700, occupancy updates at
+# 300 / 600 and every 300 after, bfloat16 shading; 5000 steps.
+CPU_SCHEDULE = dict(
+    upsample_steps=(500, 800, 1100, 1400, 1700),
+    alpha_mask_steps=(300, 600),
+    occupancy_update_every=300,
+    occupancy_init="carve",
+    shading_precision="bfloat16",
+)
+
+
+def _cpu_preset(config: ExperimentConfig, **model) -> ExperimentConfig:
+    """``config`` with the shared cpu schedule and the method's own ``model`` settings."""
+    config.preset = "cpu"
+    config.model = dataclasses.replace(config.model, **CPU_SCHEDULE, **model)
+    config.trainer = dataclasses.replace(config.trainer, max_iterations=5000, eval_every=1000)
+    return config
+
+
 def _tensorf_cpu(kind: str) -> ExperimentConfig:
     """A compressed schedule for a 2-core CPU (5000 steps, about 30 minutes on lego 400x400).
 
@@ -44,20 +63,8 @@ def _tensorf_cpu(kind: str) -> ExperimentConfig:
     steps after. Training rays outside the hull are dropped from the start. The shading MLP runs
     in bfloat16 where the CPU has it (half of a step's time is that MLP).
     """
-    config = _tensorf_paper(kind)
-    config.preset = "cpu"
-    config.model = dataclasses.replace(
-        config.model,
-        voxels_init=64**3,
-        voxels_final=200**3 if kind == "vm" else 300**3,
-        upsample_steps=(500, 800, 1100, 1400, 1700),
-        alpha_mask_steps=(300, 600),
-        occupancy_update_every=300,
-        occupancy_init="carve",
-        shading_precision="bfloat16",
-    )
-    config.trainer = dataclasses.replace(config.trainer, max_iterations=5000, eval_every=1000)
-    return config
+    voxels_final = 200**3 if kind == "vm" else 300**3
+    return _cpu_preset(_tensorf_paper(kind), voxels_init=64**3, voxels_final=voxels_final)
 
 
 def _slimmerf(preset: str) -> ExperimentConfig:
@@ -87,18 +94,7 @@ def _strivec(preset: str) -> ExperimentConfig:
     """
     config = ExperimentConfig(method="strivec", model=StrivecModelConfig(), trainer=TrainerConfig())
     if preset == "cpu":
-        config.preset = "cpu"
-        config.model = dataclasses.replace(
-            config.model,
-            upsample_steps=(500, 800, 1100, 1400, 1700),
-            alpha_mask_steps=(300, 600),
-            occupancy_update_every=300,
-            occupancy_init="carve",
-            shading_precision="bfloat16",
-            coarse_steps=300,
-            coarse_voxels=64**3,
-        )
-        config.trainer = dataclasses.replace(config.trainer, max_iterations=5000, eval_every=1000)
+        config = _cpu_preset(config, coarse_steps=300, coarse_voxels=64**3)
     return config
 
 
