@@ -8,6 +8,8 @@
 #include <cmath>
 #include <vector>
 
+#include "raster.h"
+
 namespace tf {
 
 // The ops each device implements (sources vm_interp, march, composite, occupancy, local_cp).
@@ -321,6 +323,66 @@ at::Tensor local_cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz, const
               weights.contiguous(), centres.contiguous(), half_extent, lines.contiguous());
 }
 
+// means2d (n, 2), conics (n, 3), colors (n, C), opacities (n), background (C) or empty, all CPU
+// and one float dtype; ids int64 (isects) in [0, n); offsets int64 (tiles + 1), nondecreasing.
+void check_raster(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
+                  const at::Tensor& opacities, const at::Tensor& background, int64_t width,
+                  int64_t height, int64_t tile_size, const at::Tensor& ids,
+                  const at::Tensor& offsets) {
+  TORCH_CHECK(colors.dim() == 2, "colors must be (n, C), got ", colors.sizes());
+  check_float(colors, "colors");
+  TORCH_CHECK(colors.is_cpu(), "the native rasterizer runs on CPU tensors (gsplat serves CUDA)");
+  const int64_t n = colors.size(0);
+  check_like(means2d, colors, {n, 2}, "means2d");
+  check_like(conics, colors, {n, 3}, "conics");
+  check_like(opacities, colors, {n}, "opacities");
+  if (background.numel()) check_like(background, colors, {colors.size(1)}, "background");
+  TORCH_CHECK(width > 0 && height > 0 && tile_size > 0,
+              "width, height and tile_size must be > 0");
+  const int64_t tiles_x = (width + tile_size - 1) / tile_size;
+  const int64_t tiles = tiles_x * ((height + tile_size - 1) / tile_size);
+  TORCH_CHECK(offsets.dim() == 1 && offsets.size(0) == tiles + 1 &&
+                  offsets.scalar_type() == at::kLong && offsets.is_cpu(),
+              "offsets must be int64 (", tiles + 1, ") on the CPU, got ", offsets.sizes());
+  TORCH_CHECK(ids.dim() == 1 && ids.scalar_type() == at::kLong && ids.is_cpu(),
+              "gaussian_ids must be a 1-D int64 CPU tensor");
+  TORCH_CHECK(offsets[0].item<int64_t>() == 0 &&
+                  offsets[tiles].item<int64_t>() == ids.size(0) &&
+                  (tiles == 0 || (offsets.diff() >= 0).all().item<bool>()),
+              "offsets must rise from 0 to len(gaussian_ids)");
+  if (ids.numel() > 0)
+    TORCH_CHECK(ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < n,
+                "gaussian_ids must lie in [0, n)");
+}
+
+std::vector<at::Tensor> raster_fwd(const at::Tensor& means2d, const at::Tensor& conics,
+                                   const at::Tensor& colors, const at::Tensor& opacities,
+                                   const at::Tensor& background, int64_t width, int64_t height,
+                                   int64_t tile_size, const at::Tensor& ids,
+                                   const at::Tensor& offsets) {
+  check_raster(means2d, conics, colors, opacities, background, width, height, tile_size, ids,
+               offsets);
+  return rasterize_fwd_cpu(means2d.contiguous(), conics.contiguous(), colors.contiguous(),
+                           opacities.contiguous(), background.contiguous(), width, height,
+                           tile_size, ids.contiguous(), offsets.contiguous());
+}
+
+std::vector<at::Tensor> raster_bwd(const at::Tensor& grad_render, const at::Tensor& grad_alpha,
+                                   const at::Tensor& means2d, const at::Tensor& conics,
+                                   const at::Tensor& colors, const at::Tensor& opacities,
+                                   const at::Tensor& background, int64_t width, int64_t height,
+                                   int64_t tile_size, const at::Tensor& ids,
+                                   const at::Tensor& offsets) {
+  check_raster(means2d, conics, colors, opacities, background, width, height, tile_size, ids,
+               offsets);
+  check_like(grad_render, colors, {height, width, colors.size(1)}, "grad_render");
+  check_like(grad_alpha, colors, {height, width}, "grad_alpha");
+  return rasterize_bwd_cpu(grad_render.contiguous(), grad_alpha.contiguous(),
+                           means2d.contiguous(), conics.contiguous(), colors.contiguous(),
+                           opacities.contiguous(), background.contiguous(), width, height,
+                           tile_size, ids.contiguous(), offsets.contiguous());
+}
+
 }  // namespace
 }  // namespace tf
 
@@ -362,4 +424,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("local_cp_mix_bwd", &tf::local_cp_bwd, "grad of the lines (none for xyz or weights)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("ids"), py::arg("weights"),
         py::arg("centres"), py::arg("half_extent"), py::arg("lines"));
+  m.def("rasterize_fwd", &tf::raster_fwd, "(render (h, w, C), alpha (h, w)), CPU only",
+        py::arg("means2d"), py::arg("conics"), py::arg("colors"), py::arg("opacities"),
+        py::arg("background"), py::arg("width"), py::arg("height"), py::arg("tile_size"),
+        py::arg("gaussian_ids"), py::arg("offsets"));
+  m.def("rasterize_bwd", &tf::raster_bwd, "grads of means2d, conics, colors, opacities",
+        py::arg("grad_render"), py::arg("grad_alpha"), py::arg("means2d"), py::arg("conics"),
+        py::arg("colors"), py::arg("opacities"), py::arg("background"), py::arg("width"),
+        py::arg("height"), py::arg("tile_size"), py::arg("gaussian_ids"), py::arg("offsets"));
 }

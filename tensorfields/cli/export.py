@@ -1,4 +1,5 @@
-"""``tf-export``: write a trained run in another form. Today: ``slim``, SlimmeRF's smaller model."""
+"""``tf-export``: write a trained run in another form: ``slim`` (SlimmeRF's smaller model) or
+``ply`` (the Gaussians of a splat run, in the 3DGS layout splat viewers read)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Literal
 import tyro
 
 from tensorfields.cli.errors import run_cli
+from tensorfields.data.gaussian_ply import write_gaussian_ply
 from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tensorfields.pipeline.config import config_to_dict, load_config, save_config
 from tensorfields.pipeline.registry import build_model
@@ -19,16 +21,17 @@ from tensorfields.pipeline.registry import build_model
 class ExportArgs:
     """Export a run. ``slim``: keep the first RANK density components (appearance in proportion)
     and drop the rest from the parameters; the result is a run directory that tf-eval and the
-    other tools load like any other (at full rank of its smaller size)."""
+    other tools load like any other (at full rank of its smaller size). ``ply``: write a splat
+    run's Gaussians as a 3DGS-layout PLY."""
 
     run_dir: tyro.conf.Positional[Path]
     """Run directory written by tf-train."""
-    kind: tyro.conf.Positional[Literal["slim"]]
-    """What to export: 'slim'."""
-    rank: int
-    """Density rank to keep (SlimmeRF: appearance keeps 3x as many)."""
+    kind: tyro.conf.Positional[Literal["slim", "ply"]]
+    """What to export: 'slim' or 'ply'."""
+    rank: int | None = None
+    """For 'slim': density rank to keep (SlimmeRF: appearance keeps 3x as many)."""
     output: Path | None = None
-    """Where to write the exported run (default: <run_dir>/export/slim_rank<RANK>)."""
+    """Where to write (default: <run_dir>/export/slim_rank<RANK> or <run_dir>/export/splats.ply)."""
 
 
 def main(args: list[str]) -> None:
@@ -38,6 +41,14 @@ def main(args: list[str]) -> None:
     payload = load_checkpoint(source)
     model = build_model(config)
     model.load_checkpoint_state(payload["model"])
+    if opts.kind == "ply":
+        out = opts.output or opts.run_dir / "export" / "splats.ply"
+        splats = model.export_splats()
+        write_gaussian_ply(out, splats)
+        print(f"{len(splats['means'])} Gaussians -> {out}")
+        return
+    if opts.rank is None:
+        raise ValueError("tf-export slim needs --rank")
     config.model = model.slim(opts.rank)
     out = opts.output or opts.run_dir / "export" / f"slim_rank{opts.rank}"
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)

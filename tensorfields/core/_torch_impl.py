@@ -244,3 +244,60 @@ def local_cp_mix_torch(
     products = local_cp_features(xyz[point], ids[point, column], centres, half_extent, lines)
     mixed = products * weights[point, column, None]
     return xyz.new_zeros(xyz.shape[0], lines.shape[3]).index_add(0, point, mixed)
+
+
+# Compositing constants shared with cuda/raster.cpp and gsplat: alphas are capped below 1 so
+# transmittance stays invertible, fainter ones are skipped, and a pixel stops once nearly opaque.
+ALPHA_MAX = 0.999
+ALPHA_MIN = 1.0 / 255.0
+TRANSMITTANCE_MIN = 1e-4
+
+
+def rasterize_to_pixels_torch(
+    means2d: Float[Tensor, "n 2"],
+    conics: Float[Tensor, "n 3"],
+    colors: Float[Tensor, "n c"],
+    opacities: Float[Tensor, " n"],
+    width: int,
+    height: int,
+    gaussian_ids: Int[Tensor, " isects"],
+    offsets: Int[Tensor, " tiles_plus_1"],
+    tile_size: int,
+    background: Float[Tensor, " c"] | None = None,
+) -> tuple[Float[Tensor, "h w c"], Float[Tensor, "h w"]]:
+    """Front-to-back alpha compositing of binned Gaussians, brute force one tile at a time.
+
+    A pixel centre ``p`` gets ``alpha = min(0.999, o * exp(-s))`` from each of its tile's
+    Gaussians, with ``s = 0.5 (a dx² + c dy²) + b dx dy`` and ``d = mean - p``; Gaussians with
+    ``s < 0`` or ``alpha < 1/255`` are skipped, and compositing stops before the Gaussian that
+    would bring the transmittance to 1e-4 or below. Differentiable through autograd.
+    """
+    tiles_x = -(-width // tile_size)
+    c = colors.shape[1]
+    out = colors.new_zeros(height, width, c)
+    alpha_out = colors.new_zeros(height, width)
+    for tile in range(offsets.numel() - 1):
+        ty, tx = divmod(tile, tiles_x)
+        ys = torch.arange(ty * tile_size, min((ty + 1) * tile_size, height), device=colors.device)
+        xs = torch.arange(tx * tile_size, min((tx + 1) * tile_size, width), device=colors.device)
+        ids = gaussian_ids[offsets[tile] : offsets[tile + 1]]
+        if ids.numel() == 0 or ys.numel() == 0 or xs.numel() == 0:
+            continue
+        py, px = torch.meshgrid(ys.to(colors.dtype) + 0.5, xs.to(colors.dtype) + 0.5, indexing="ij")
+        dx = means2d[ids, 0] - px.reshape(-1, 1)  # (pixels, gaussians)
+        dy = means2d[ids, 1] - py.reshape(-1, 1)
+        a, b, cc = conics[ids].unbind(-1)
+        sigma = 0.5 * (a * dx * dx + cc * dy * dy) + b * dx * dy
+        alpha = torch.clamp(opacities[ids] * torch.exp(-sigma), max=ALPHA_MAX)
+        alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+        t_after = torch.cumprod(1 - alpha, dim=1)
+        t_before = torch.cat([torch.ones_like(t_after[:, :1]), t_after[:, :-1]], dim=1)
+        weights = alpha * t_before * (t_after > TRANSMITTANCE_MIN)
+        rows = slice(int(ys[0]), int(ys[-1]) + 1)
+        cols = slice(int(xs[0]), int(xs[-1]) + 1)
+        shape = (ys.numel(), xs.numel())
+        out[rows, cols] = (weights @ colors[ids]).reshape(*shape, c)
+        alpha_out[rows, cols] = weights.sum(1).reshape(shape)
+    if background is not None:
+        out = out + (1 - alpha_out)[..., None] * background
+    return out, alpha_out

@@ -10,6 +10,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from tensorfields.core.occupancy import cell_centers
+from tensorfields.data.dataset import SceneSplit
 
 
 def carve_visual_hull(
@@ -50,6 +51,17 @@ def carve_visual_hull(
         background[seen] = ~mask[row, col]
         occupied[index[background]] = False
     return occupied.reshape(resolution)
+
+
+def carve_split(
+    split: SceneSplit, aabb: Float[Tensor, "6"], resolution: tuple[int, int, int]
+) -> Bool[Tensor, "x y z"] | None:
+    """The visual hull of a split's alpha masks over ``aabb`` (None when it has no masks)."""
+    if split.alphas is None:
+        return None
+    cams = split.cameras
+    intrinsics = torch.stack([cams.fx, cams.fy, cams.cx, cams.cy], dim=-1)
+    return carve_visual_hull(cams.c2w, intrinsics, split.alphas > 1e-3, aabb, resolution)
 
 
 def covered_pixels(

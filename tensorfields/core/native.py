@@ -29,6 +29,7 @@ CPU_SOURCES = (
     "composite.cpp",
     "occupancy.cpp",
     "local_cp.cpp",
+    "raster.cpp",
 )
 CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu", "local_cp.cu")
 BACKENDS = ("torch", "native")

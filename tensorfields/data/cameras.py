@@ -79,6 +79,23 @@ class Cameras:
             self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height
         )
 
+    def viewmats(self) -> Float[Tensor, "n 4 4"]:
+        """World-to-camera matrices (OpenCV), the inverse of ``c2w`` (what rasterizers take)."""
+        rotation = self.c2w[:, :3, :3].transpose(1, 2)
+        w2c = torch.zeros_like(self.c2w)
+        w2c[:, :3, :3] = rotation
+        w2c[:, :3, 3] = -(rotation @ self.c2w[:, :3, 3:])[..., 0]
+        w2c[:, 3, 3] = 1.0
+        return w2c
+
+    def intrinsics(self) -> Float[Tensor, "n 3 3"]:
+        """Pinhole matrices ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``, one per camera."""
+        K = torch.zeros(len(self), 3, 3, dtype=self.c2w.dtype, device=self.device)
+        K[:, 0, 0], K[:, 1, 1] = self.fx, self.fy
+        K[:, 0, 2], K[:, 1, 2] = self.cx, self.cy
+        K[:, 2, 2] = 1.0
+        return K
+
     def rays_for_pixels(
         self,
         camera_index: Int[Tensor, " r"],

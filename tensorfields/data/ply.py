@@ -1,4 +1,5 @@
-"""Vertex positions of a PLY point cloud (ASCII or binary), e.g. Strivec's --init-points."""
+"""PLY vertex tables (ASCII or binary): point clouds (Strivec's --init-points, splat init) and
+the 3DGS Gaussian layout (gaussian_ply.py) read through one parser."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ _TYPES = {
 }  # fmt: skip
 
 
-def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
-    """The x, y, z of every vertex; other vertex properties are skipped. Clear errors for files
-    that are not PLY, lack x/y/z, use list properties on vertices, or are cut short."""
+def read_ply_vertices(path: Path) -> dict[str, np.ndarray]:
+    """Every scalar vertex property by name, in file order. Clear errors for files that are not
+    PLY, use list properties on vertices, or are cut short."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -51,21 +52,49 @@ def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
                 raise DataError(path, f"unknown property type {words[1]!r}")
             props.append((words[2], _TYPES[words[1]]))
     names = [name for name, _ in props]
-    if not {"x", "y", "z"} <= set(names):
-        raise DataError(path, f"vertices need x, y and z properties, found {names}")
     try:
         if fmt == "ascii":
             table = np.loadtxt(body.decode("ascii").splitlines()[:count], ndmin=2)
-            xyz = table[:, [names.index(a) for a in "xyz"]]
+            if count and table.shape[1] != len(names):
+                raise ValueError(f"rows have {table.shape[1]} values, the header {len(names)}")
+            columns = {name: table[:, i] for i, name in enumerate(names)}
         elif fmt in ("binary_little_endian", "binary_big_endian"):
             order = "<" if fmt == "binary_little_endian" else ">"
             dtype = np.dtype([(name, order + code) for name, code in props])
             vertices = np.frombuffer(body, dtype=dtype, count=count)
-            xyz = np.stack([vertices[a] for a in "xyz"], axis=1)
+            columns = {name: vertices[name] for name in names}
         else:
             raise DataError(path, f"unknown PLY format {fmt!r}")
     except ValueError as exc:
         raise DataError(path, f"vertex data is cut short or malformed: {exc}") from exc
-    if xyz.shape[0] != count:
-        raise DataError(path, f"header says {count} vertices, found {xyz.shape[0]}")
+    found = len(next(iter(columns.values()))) if columns else 0
+    if found != count:
+        raise DataError(path, f"header says {count} vertices, found {found}")
+    return columns
+
+
+def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
+    """The x, y, z of every vertex (other properties are skipped)."""
+    columns = read_ply_vertices(path)
+    if not {"x", "y", "z"} <= set(columns):
+        raise DataError(Path(path), f"vertices need x, y and z properties, found {list(columns)}")
+    xyz = np.stack([columns[a] for a in "xyz"], axis=1)
     return torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32))
+
+
+def write_ply_vertices(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Write float32 vertex properties as binary little-endian PLY, atomically (temp + rename)."""
+    path = Path(path)
+    count = len(next(iter(columns.values())))
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {count}"]
+    header += [f"property float {name}" for name in columns]
+    header.append("end_header")
+    table = np.empty(count, dtype=[(name, "<f4") for name in columns])
+    for name, values in columns.items():
+        table[name] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    with open(temp, "wb") as f:
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(table.tobytes())
+    temp.replace(path)

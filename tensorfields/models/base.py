@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.data.cameras import Cameras
+
+
+@dataclass
+class ModelConfig:
+    """What every method's config has: the scene's box, depth range and background (copied
+    from the scene preset)."""
+
+    aabb: tuple[float, ...] = (-1.5, -1.5, -1.5, 1.5, 1.5, 1.5)
+    """Scene box (xmin, ymin, zmin, xmax, ymax, zmax); set from the scene preset."""
+    near: float = 2.0
+    """Near distance along rays; set from the scene preset."""
+    far: float = 6.0
+    """Far distance along rays; set from the scene preset."""
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Colour behind the scene; set from the scene preset."""
 
 
 @dataclass
@@ -25,14 +41,28 @@ class Model(nn.Module):
     """A representation joined to its renderer, with its losses and training hooks.
 
     The trainer drives every method through these calls only:
-    ``param_groups`` (Adam groups), ``render_rays`` / ``render_camera``, ``loss``,
+    ``make_optimizer``, ``render_batch`` (a batch of the kind ``data_kind`` names: ray batches
+    or whole images), ``render_camera``, ``loss``, ``after_optimizer_step``,
     ``before_step`` (schedule hooks; returns True when parameters changed shape or identity,
     so the optimizer must be rebuilt), ``after_step`` and ``progress_info`` (training-time
     state such as ranks), and ``state_for_checkpoint`` / ``load_checkpoint_state``.
     """
 
+    data_kind: ClassVar[Literal["rays", "images"]] = "rays"
+    """What a training batch holds: shuffled rays (ray marching) or one whole image (splats)."""
+
     def param_groups(self, lr_scale: float = 1.0) -> list[dict]:
+        """Adam parameter groups; a group may carry ``lr_decay_target`` (its own final
+        learning-rate fraction) instead of the trainer's."""
         raise NotImplementedError
+
+    def make_optimizer(self, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+        """One fused Adam over ``param_groups`` (TensoRF's betas)."""
+        return torch.optim.Adam(self.param_groups(lr_scale), betas=(0.9, 0.99), fused=True)
+
+    def render_batch(self, batch, training: bool) -> RenderOutput:
+        """Render a training batch (:mod:`tensorfields.data.batches`) of this model's kind."""
+        return self.render_rays(batch.origins, batch.directions, training)
 
     def render_rays(
         self, origins: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"], training: bool
@@ -46,6 +76,10 @@ class Model(nn.Module):
 
     def before_step(self, step: int, datamanager) -> bool:
         return False
+
+    def after_optimizer_step(self, step: int, optimizer) -> None:
+        """Right after the optimizer stepped at ``step`` (densification edits parameters and
+        optimizer state here)."""
 
     def after_step(self, step: int, losses: dict[str, float]) -> str | None:
         """Hook after an optimizer step (``step`` iterations done); a returned line is logged."""
@@ -67,6 +101,10 @@ class Model(nn.Module):
         """Drop every component above ``rank`` for good; returns the model config that builds
         the smaller model (for export)."""
         raise ValueError(f"{type(self).__name__} has no component ranks to slim")
+
+    def export_splats(self) -> dict[str, Tensor]:
+        """Raw Gaussian parameters (3DGS layout) for PLY export; splat models only."""
+        raise ValueError(f"{type(self).__name__} has no Gaussians to export as PLY")
 
     @torch.no_grad()
     def render_camera(self, cameras: Cameras, index: int, chunk: int = 8192) -> RenderOutput:

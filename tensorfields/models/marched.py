@@ -17,7 +17,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from tensorfields.core.bitfield import pack_bits
-from tensorfields.core.carving import carve_visual_hull, covered_pixels
+from tensorfields.core.carving import carve_split, covered_pixels
 from tensorfields.core.occupancy import (
     OccupancyGrid,
     cell_centers,
@@ -29,11 +29,11 @@ from tensorfields.core.occupancy import (
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import accumulate_along_rays, render_transmittance
 from tensorfields.core.sampling import march_rays, sample_points
-from tensorfields.models.base import Model, RenderOutput
+from tensorfields.models.base import Model, ModelConfig, RenderOutput
 
 
 @dataclass
-class MarchedFieldConfig:
+class MarchedFieldConfig(ModelConfig):
     """Renderer, schedule and optimiser settings shared by the TensoRF family (official
     TensoRF lego recipe as defaults)."""
 
@@ -84,14 +84,6 @@ class MarchedFieldConfig:
     shading_precision: Literal["float32", "bfloat16"] = "float32"
     """Precision of the shading MLP's products: 'bfloat16' (autocast, float32 weights) is about
     twice as fast on CPUs with AVX512-BF16 and on recent GPUs (not in the paper)."""
-    aabb: tuple[float, ...] = (-1.5, -1.5, -1.5, 1.5, 1.5, 1.5)
-    """Scene box (xmin, ymin, zmin, xmax, ymax, zmax); set from the scene preset."""
-    near: float = 2.0
-    """Near distance along rays; set from the scene preset."""
-    far: float = 6.0
-    """Far distance along rays; set from the scene preset."""
-    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    """Colour behind the scene; set from the scene preset."""
 
     def field_kwargs(self) -> dict:
         """Constructor arguments every field of the family takes from this config."""
@@ -270,13 +262,11 @@ class MarchedFieldModel(Model):
     @torch.no_grad()
     def carve(self, split) -> None:
         """Occupancy from the visual hull of the training masks; regrow the grid in its bounds."""
-        if split.alphas is None:
-            return
-        cams = split.cameras
-        intrinsics = torch.stack([cams.fx, cams.fy, cams.cx, cams.cy], dim=-1)
         resolution = (self.config.carve_resolution,) * 3
         aabb = self.field.aabb.detach().cpu().clone()
-        grid = carve_visual_hull(cams.c2w, intrinsics, split.alphas > 1e-3, aabb, resolution)
+        grid = carve_split(split, aabb, resolution)
+        if grid is None:
+            return
         grid = dilate(grid)
         device = self.field.aabb.device
         self.occupancy = self.hull = grid.to(device)

@@ -171,9 +171,9 @@ class StrivecModel(MarchedFieldModel):
         with Progress(*columns, TimeRemainingColumn(), transient=True) as progress:
             task = progress.add_task("coarse", total=cfg.coarse_steps)
             for step in range(cfg.coarse_steps):
-                origins, directions, target = (t.to(device) for t in datamanager.next_batch())
-                output = coarse.render_rays(origins, directions, training=True)
-                loss = coarse.loss(output, target, step)["loss"]
+                batch = datamanager.next_batch().to(device)
+                output = coarse.render_batch(batch, training=True)
+                loss = coarse.loss(output, batch.target, step)["loss"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -12,7 +12,7 @@ from typing import Literal
 import tyro
 import yaml
 
-from tensorfields.models.marched import MarchedFieldConfig
+from tensorfields.models.base import ModelConfig
 from tensorfields.models.tensorf import TensoRFModelConfig
 
 
@@ -23,7 +23,7 @@ class TrainerConfig:
     max_iterations: int = 30000
     """Training iterations (one batch of rays each)."""
     batch_size: int = 4096
-    """Rays per iteration."""
+    """Rays per iteration (ray-marched methods; splat methods train on one image a step)."""
     max_minutes: float | None = None
     """Stop after this much training-loop wall-clock time (evaluation and saving excluded)."""
     lr_decay_target: float = 0.1
@@ -64,7 +64,7 @@ class ExperimentConfig:
     """Runs go to <output_dir>/<scene>/<method>/<timestamp>/."""
     resume: Path | None = None
     """Run directory to resume from (its config and last checkpoint)."""
-    model: MarchedFieldConfig = field(default_factory=TensoRFModelConfig)
+    model: ModelConfig = field(default_factory=TensoRFModelConfig)
     """The method's model settings (its config class: see the method registry)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 

@@ -1,4 +1,4 @@
-"""Serves shuffled batches of training rays, generated on the fly from cameras and pixels.
+"""Serves training batches: shuffled rays (ray marching) or shuffled whole images (splats).
 
 Rays are never materialised for the whole dataset (the official TensoRF code holds every ray in
 memory); a batch is a set of flat pixel indices turned into rays when asked for.
@@ -10,6 +10,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from tensorfields.data.batches import ImageBatch, RayBatch
 from tensorfields.data.dataset import SceneSplit
 
 
@@ -29,20 +30,24 @@ class RayDataManager:
     def __len__(self) -> int:
         return self.active.numel()
 
+    @property
+    def rays_per_batch(self) -> int:
+        return self.batch_size
+
     def rays_for(self, flat: Tensor) -> tuple[Float[Tensor, "n 3"], Float[Tensor, "n 3"]]:
         per_image = self.height * self.width
         image, pixel = flat // per_image, flat % per_image
         return self.split.cameras.rays_for_pixels(image, pixel // self.width, pixel % self.width)
 
-    def next_batch(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``(origins, directions, rgb)`` of the next ``batch_size`` rays."""
+    def next_batch(self) -> RayBatch:
+        """The next ``batch_size`` rays and their pixels' colours."""
         if self.cursor + self.batch_size > self.order.numel():
             self.order = self.active[torch.randperm(self.active.numel(), generator=self.generator)]
             self.cursor = 0
         flat = self.order[self.cursor : self.cursor + self.batch_size]
         self.cursor += self.batch_size
         origins, directions = self.rays_for(flat)
-        return origins, directions, self.pixels[flat]
+        return RayBatch(origins, directions, self.pixels[flat])
 
     def keep_pixels(self, mask: Bool[Tensor, "n h w"]) -> None:
         """Keep only the training rays of pixels where ``mask`` is True (ray filtering)."""
@@ -69,3 +74,47 @@ class RayDataManager:
         self.order = state["order"]
         self.cursor = state["cursor"]
         self.generator.set_state(state["generator"])
+
+
+class ImageDataManager:
+    """One whole training image per batch, in an order reshuffled every epoch (3DGS)."""
+
+    def __init__(self, split: SceneSplit, seed: int = 0):
+        self.split = split
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.empty(0, dtype=torch.long)
+        self.cursor = 0
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    @property
+    def rays_per_batch(self) -> int:
+        return self.split.cameras.width * self.split.cameras.height
+
+    def next_batch(self) -> ImageBatch:
+        if self.cursor >= self.order.numel():
+            self.order = torch.randperm(len(self.split), generator=self.generator)
+            self.cursor = 0
+        index = int(self.order[self.cursor])
+        self.cursor += 1
+        return ImageBatch(self.split.cameras[index], self.split.images[index : index + 1])
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "cursor": self.cursor, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order = state["order"]
+        self.cursor = state["cursor"]
+        self.generator.set_state(state["generator"])
+
+
+def make_datamanager(
+    kind: str, split: SceneSplit, batch_size: int, seed: int = 0
+) -> RayDataManager | ImageDataManager:
+    """The data manager for a model's ``data_kind``."""
+    if kind == "rays":
+        return RayDataManager(split, batch_size, seed=seed)
+    if kind == "images":
+        return ImageDataManager(split, seed=seed)
+    raise ValueError(f"unknown data kind {kind!r} (expected 'rays' or 'images')")

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
+from tensorfields.core.filters import gaussian_filter_1d
+
 
 def _check_pair(pred: Tensor, gt: Tensor) -> None:
     if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 3:
@@ -29,15 +31,6 @@ def psnr(pred: Float[Tensor, "h w 3"], gt: Float[Tensor, "h w 3"]) -> float:
     _check_pair(pred, gt)
     mse = torch.mean((pred.double() - gt.double()) ** 2).item()
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
-
-
-def gaussian_filter_1d(size: int = 11, sigma: float = 1.5) -> Float[Tensor, " taps"]:
-    """Normalised 1D Gaussian taps, centred the way mip-NeRF/TensoRF centre them."""
-    half = size // 2
-    shift = (2 * half - size + 1) / 2
-    x = (torch.arange(size, dtype=torch.float64) - half + shift) / sigma
-    taps = torch.exp(-0.5 * x**2)
-    return taps / taps.sum()
 
 
 def ssim(

@@ -15,7 +15,7 @@ from tensorfields.core.native import native_ops
 from tensorfields.models.base import Model
 from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tensorfields.pipeline.config import ExperimentConfig, config_to_dict, save_config
-from tensorfields.pipeline.datamanager import RayDataManager
+from tensorfields.pipeline.datamanager import make_datamanager
 from tensorfields.pipeline.evaluator import evaluate_split
 from tensorfields.pipeline.registry import build_model
 from tensorfields.pipeline.scene_data import SceneData
@@ -41,7 +41,9 @@ class Trainer:
         self.device = resolve_device(tc.device)
         self.model: Model = build_model(config).to(self.device)
         native_ops(self.device)  # compile the native core now, not inside the timed loop
-        self.datamanager = RayDataManager(scene.train, tc.batch_size, seed=tc.seed)
+        self.datamanager = make_datamanager(
+            self.model.data_kind, scene.train, tc.batch_size, seed=tc.seed
+        )
         self.step = 0
         self.lr_scale = 1.0
         self.train_seconds = 0.0
@@ -50,14 +52,15 @@ class Trainer:
 
     # -- optimizer ------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        # fused: one kernel for all parameters (the grid factors are millions of values).
-        return torch.optim.Adam(
-            self.model.param_groups(self.lr_scale), betas=(0.9, 0.99), fused=True
-        )
+        return self.model.make_optimizer(self.lr_scale)
 
-    def _decay_per_step(self) -> float:
+    def _decay_lrs(self) -> None:
+        """Exponential decay, each group towards its own ``lr_decay_target`` if it has one."""
         tc = self.config.trainer
-        return tc.lr_decay_target ** (1.0 / max(tc.max_iterations, 1))
+        per_step = 1.0 / max(tc.max_iterations, 1)
+        self.lr_scale *= tc.lr_decay_target**per_step
+        for group in self.optimizer.param_groups:
+            group["lr"] *= group.get("lr_decay_target", tc.lr_decay_target) ** per_step
 
     # -- checkpoints ----------------------------------------------------------------------------
     @property
@@ -104,16 +107,14 @@ class Trainer:
             if self.config.trainer.lr_reset_on_rebuild:
                 self.lr_scale = 1.0
             self.optimizer = self._make_optimizer()
-        origins, directions, target = (t.to(self.device) for t in self.datamanager.next_batch())
-        output = self.model.render_rays(origins, directions, training=True)
-        losses = self.model.loss(output, target, self.step)
+        batch = self.datamanager.next_batch().to(self.device)
+        output = self.model.render_batch(batch, training=True)
+        losses = self.model.loss(output, batch.target, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         self.optimizer.step()
-        decay = self._decay_per_step()
-        self.lr_scale *= decay
-        for group in self.optimizer.param_groups:
-            group["lr"] *= decay
+        self.model.after_optimizer_step(self.step, self.optimizer)
+        self._decay_lrs()
         self.step += 1
         mse = float(losses["mse"].detach())
         return {
@@ -151,12 +152,10 @@ class Trainer:
                 if message:
                     progress.console.print(message)
                 self.train_seconds += elapsed
-                rays_per_s = (
-                    0.9 * rays_per_s + 0.1 * tc.batch_size / elapsed
-                    if rays_per_s
-                    else tc.batch_size / elapsed
-                )
-                remaining = (tc.max_iterations - self.step) * tc.batch_size / rays_per_s
+                rays = self.datamanager.rays_per_batch
+                rate = rays / elapsed
+                rays_per_s = 0.9 * rays_per_s + 0.1 * rate if rays_per_s else rate
+                remaining = (tc.max_iterations - self.step) * rays / rays_per_s
                 if budget is not None:
                     remaining = min(remaining, budget - self.train_seconds)
                 info = (
@@ -203,7 +202,7 @@ class Trainer:
         summary = {
             "step": self.step,
             "train_seconds": self.train_seconds,
-            "rays_per_second": self.step * self.config.trainer.batch_size / seconds,
+            "rays_per_second": self.step * self.datamanager.rays_per_batch / seconds,
             "history": self.history,
         }
         (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))

@@ -25,8 +25,11 @@ SMALL = [
     "--trainer.final-eval-every", "0",
     "--trainer.device", "cpu",
 ]  # fmt: skip
-# Model sizes: a 16^3 grid, or a 2-step coarse stage for Strivec's placement.
-TINY_MODEL = {"strivec": ["--model.coarse-steps", "2", "--model.coarse-voxels", "4096"]}
+# Model sizes: a 16^3 grid, a 2-step coarse stage for Strivec's placement, 500 Gaussians.
+TINY_MODEL = {
+    "strivec": ["--model.coarse-steps", "2", "--model.coarse-voxels", "4096"],
+    "splat": ["--model.init-count", "500"],
+}
 GRID_MODEL = ["--model.voxels-init", "4096"]
 
 
@@ -51,6 +54,8 @@ def test_train_then_eval(method: str, tmp_path: Path) -> None:
     assert config.trainer.max_iterations == 2
     if method == "strivec":
         assert config.model.coarse_steps == 2
+    elif method == "splat":
+        assert config.model.init_count == 500
     else:
         assert config.model.voxels_init == 4096
         assert config.model.decomposition == {"tensorf-cp": "cp"}.get(method, "vm")
@@ -68,6 +73,22 @@ def test_train_then_eval(method: str, tmp_path: Path) -> None:
     for png in pngs:
         image = iio.imread(png)
         assert image.shape[:2] == (25, 3 * 25)  # ground truth | render | depth
+    if method == "splat":
+        _export_and_reload_splats(run_dir, out, result)
+
+
+def _export_and_reload_splats(run_dir: Path, out: Path, result: dict) -> None:
+    """tf-export ply, then a 0-step run started from that PLY scores the same."""
+    export_cli.main([str(run_dir), "ply"])
+    ply = run_dir / "export" / "splats.ply"
+    reloaded = out / "reloaded"
+    train_cli.main([*small("splat"), "--model.init-splats", str(ply), "--output-dir",
+                    str(reloaded), "--trainer.max-iterations", "0"])  # fmt: skip
+    reload_dir = _only_run_dir(reloaded, "splat")
+    eval_cli.main([str(reload_dir), "--no-lpips", "--every", "4", "--device", "cpu"])
+    again = json.loads((reload_dir / "eval" / "test" / "metrics.json").read_text())
+    for a, b in zip(again["views"], result["views"], strict=True):
+        assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-4)
 
 
 def test_eval_at_a_lower_rank(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,34 @@
+"""Training batches, one kind per family: rays for ray marching, whole images for splats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from tensorfields.data.cameras import Cameras
+
+
+@dataclass
+class RayBatch:
+    """Rays (world-space origins, unit directions) and the colours their pixels hold."""
+
+    origins: Float[Tensor, "n 3"]
+    directions: Float[Tensor, "n 3"]
+    target: Float[Tensor, "n 3"]
+
+    def to(self, device: torch.device) -> RayBatch:
+        return RayBatch(self.origins.to(device), self.directions.to(device), self.target.to(device))
+
+
+@dataclass
+class ImageBatch:
+    """Whole images and the cameras that took them."""
+
+    cameras: Cameras
+    target: Float[Tensor, "cams h w 3"]
+
+    def to(self, device: torch.device) -> ImageBatch:
+        return ImageBatch(self.cameras.to(device), self.target.to(device))
