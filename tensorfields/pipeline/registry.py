@@ -104,7 +104,7 @@ def _splat(preset: str) -> ExperimentConfig:
     """3D Gaussian splatting. 'paper': the 3DGS recipe (100k random Gaussians in the box for a
     Blender scene, 30k steps, densification from step 500 to 15k). 'cpu': 5000 steps starting
     from 20k Gaussians inside the visual hull of the training masks (a random start in the whole
-    box overdraws every pixel hundreds of times: 2.7 s a step on lego at 400x400, 1 thread),
+    box overdraws every pixel hundreds of times: ~3.5x the time per step on lego at 400x400),
     densifying every 100 steps from step 300 up to 150k Gaussians, SH degree raised every 500.
     """
     model = SplatModelConfig()
