@@ -17,8 +17,9 @@ from tensorfields.core.projection import rgb_to_sh
 PARAMETER_NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
 
 
-def mean_neighbour_distance(points: Float[Tensor, "n 3"], k: int = 3, chunk: int = 2048) -> Tensor:
-    """Mean distance of each point to its ``k`` nearest others (3DGS's initial scale)."""
+def mean_neighbour_distance(points: Float[Tensor, "n 3"], k: int = 3, chunk: int = 512) -> Tensor:
+    """Mean distance of each point to its ``k`` nearest others (3DGS's initial scale); a brute
+    force in row chunks (O(n²): about 30 s for 100k points on 2 cores, once per run)."""
     n = points.shape[0]
     if n <= 1:
         return torch.ones(n, dtype=points.dtype, device=points.device)
