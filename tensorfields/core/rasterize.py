@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Float
 from torch import Tensor
 
 from tensorfields.core._torch_impl import rasterize_to_pixels_torch
@@ -212,8 +212,3 @@ def rasterize_gaussians(
         depths.append(image[..., 3] / alpha.clamp(min=1e-10))
     info = densify_info(proj, width, height)
     return Rasterized(torch.stack(rgbs), torch.stack(alphas), torch.stack(depths), info)
-
-
-def visible_gaussians(radii: Int[Tensor, "cams n 2"]) -> Tensor:
-    """Which Gaussians some camera drew (radius > 0 on both axes)."""
-    return (radii > 0).all(dim=-1).any(dim=0)

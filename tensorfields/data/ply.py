@@ -73,12 +73,16 @@ def read_ply_vertices(path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
-    """The x, y, z of every vertex (other properties are skipped)."""
-    columns = read_ply_vertices(path)
+def vertex_positions(columns: dict[str, np.ndarray], path: Path) -> np.ndarray:
+    """The ``(n, 3)`` x, y, z columns of a vertex table read from ``path``."""
     if not {"x", "y", "z"} <= set(columns):
         raise DataError(Path(path), f"vertices need x, y and z properties, found {list(columns)}")
-    xyz = np.stack([columns[a] for a in "xyz"], axis=1)
+    return np.stack([columns[a] for a in "xyz"], axis=1)
+
+
+def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
+    """The x, y, z of every vertex (other properties are skipped)."""
+    xyz = vertex_positions(read_ply_vertices(path), path)
     return torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32))
 
 

@@ -11,7 +11,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from tensorfields.data.errors import DataError
-from tensorfields.data.ply import read_ply_vertices
+from tensorfields.data.ply import read_ply_vertices, vertex_positions
 
 Points = tuple[Float[Tensor, "n 3"], Float[Tensor, "n 3"]]
 
@@ -36,9 +36,7 @@ def _result(xyz: np.ndarray, rgb: np.ndarray, path: Path) -> Points:
 
 def _ply_points(path: Path) -> Points:
     columns = read_ply_vertices(path)
-    if not {"x", "y", "z"} <= set(columns):
-        raise DataError(path, f"vertices need x, y and z properties, found {list(columns)}")
-    xyz = np.stack([columns[a] for a in "xyz"], axis=1)
+    xyz = vertex_positions(columns, path)
     if {"red", "green", "blue"} <= set(columns):
         rgb = np.stack([columns[c] for c in ("red", "green", "blue")], axis=1).astype(np.float64)
         rgb = rgb / 255.0 if rgb.max(initial=0) > 1.0 else rgb

@@ -47,10 +47,13 @@ CPU_SCHEDULE = dict(
 )
 
 
-def _cpu_preset(config: ExperimentConfig, **model) -> ExperimentConfig:
-    """``config`` with the shared cpu schedule and the method's own ``model`` settings."""
+def _cpu_preset(
+    config: ExperimentConfig, schedule: dict = CPU_SCHEDULE, **model
+) -> ExperimentConfig:
+    """``config`` with a cpu ``schedule`` (the marched-field one unless given) and the method's
+    own ``model`` settings; 5000 steps, a validation view every 1000."""
     config.preset = "cpu"
-    config.model = dataclasses.replace(config.model, **CPU_SCHEDULE, **model)
+    config.model = dataclasses.replace(config.model, **schedule, **model)
     config.trainer = dataclasses.replace(config.trainer, max_iterations=5000, eval_every=1000)
     return config
 
@@ -111,12 +114,9 @@ def _splat(preset: str) -> ExperimentConfig:
     trainer = TrainerConfig(max_iterations=30000, eval_every=2000, checkpoint_every=1000)
     config = ExperimentConfig(method="splat", model=model, trainer=trainer)
     if preset == "cpu":
-        config.preset = "cpu"
         densify = dataclasses.replace(model.densify, refine_start_iter=300, max_gaussians=150_000)
-        config.model = dataclasses.replace(
-            model, init_count=20_000, init_region="hull", sh_degree_interval=500, densify=densify
-        )
-        config.trainer = dataclasses.replace(trainer, max_iterations=5000, eval_every=1000)
+        splat_schedule = dict(init_region="hull", sh_degree_interval=500, densify=densify)
+        config = _cpu_preset(config, splat_schedule, init_count=20_000)
     return config
 
 

@@ -25,7 +25,7 @@ from tensorfields.pipeline.trainer import Trainer
 from tensorfields.representations.gaussians import GaussianSet
 
 
-def tiny_splat(tmp_path: Path | None = None, **densify):
+def tiny_splat(**densify):
     """The cpu preset on blocks at 25x25 with 300 Gaussians; ``densify`` overrides."""
     config = default_config("splat", "cpu", "blocks")
     config.downscale = 4
