@@ -27,7 +27,8 @@ class EvalArgs:
     run_dir: tyro.conf.Positional[Path]
     """Run directory written by tf-train."""
     split: str = "test"
-    """Split to evaluate: test, val or train."""
+    """Split to evaluate: test, val or train (the humans dataset also has test_ood: poses
+    outside the training motion)."""
     every: int = 1
     """Evaluate every N-th view."""
     lpips: bool = True
@@ -58,9 +59,7 @@ def main(args: list[str]) -> None:
         model.set_rank(opts.rank)
     model.to(device)
     scene = scene_data_for(config)
-    split = getattr(scene, opts.split) if opts.split in ("train", "val", "test") else None
-    if split is None:
-        raise ValueError(f"unknown split {opts.split!r}; use train, val or test")
+    split = scene.split(opts.split)
     default_out = opts.run_dir / "eval" / opts.split
     if opts.rank is not None:
         default_out = default_out.with_name(f"{opts.split}_rank{opts.rank}")

@@ -32,3 +32,25 @@ class ImageBatch:
 
     def to(self, device: torch.device) -> ImageBatch:
         return ImageBatch(self.cameras.to(device), self.target.to(device))
+
+
+@dataclass
+class FrameBatch(ImageBatch):
+    """One frame of an articulated body: the image, its mask, who it is and how they stand."""
+
+    alpha: Float[Tensor, "cams h w"]
+    identity: int
+    pose: Float[Tensor, "J 3"]
+    bone_transforms: Float[Tensor, "J 4 4"]
+    rest_joints: Float[Tensor, "J 3"]
+
+    def to(self, device: torch.device) -> FrameBatch:
+        return FrameBatch(
+            self.cameras.to(device),
+            self.target.to(device),
+            self.alpha.to(device),
+            self.identity,
+            self.pose.to(device),
+            self.bone_transforms.to(device),
+            self.rest_joints.to(device),
+        )

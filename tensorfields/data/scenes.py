@@ -17,7 +17,7 @@ import yaml
 from tensorfields.data.errors import DataError
 
 DATASETS = ("nerf_synthetic", "procedural")
-FORMATS = ("blender", "nerfstudio", "auto")
+FORMATS = ("blender", "nerfstudio", "humans", "auto")
 
 
 @dataclass

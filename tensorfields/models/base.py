@@ -51,6 +51,10 @@ class Model(nn.Module):
     data_kind: ClassVar[Literal["rays", "images"]] = "rays"
     """What a training batch holds: shuffled rays (ray marching) or one whole image (splats)."""
 
+    def prepare(self, split) -> None:
+        """Fit the model's shapes to the training split before the first step (e.g. how many
+        identities a multi-identity model holds); nothing for most methods."""
+
     def param_groups(self, lr_scale: float = 1.0) -> list[dict]:
         """Adam parameter groups; a group may carry ``lr_decay_target`` (its own final
         learning-rate fraction) instead of the trainer's."""
@@ -121,6 +125,12 @@ class Model(nn.Module):
             depth=torch.cat([p.depth for p in parts]).reshape(h, w),
             accumulation=torch.cat([p.accumulation for p in parts]).reshape(h, w),
         )
+
+    def render_view(self, split, index: int) -> RenderOutput:
+        """Render view ``index`` of a split as it was seen (methods whose renders depend on more
+        than the camera, such as an identity and a pose, read it from the split)."""
+        device = next(self.parameters()).device
+        return self.render_camera(split.cameras[index].to(device), 0)
 
     def state_for_checkpoint(self) -> dict:
         """Everything needed to rebuild this model, shapes included (they change in training)."""

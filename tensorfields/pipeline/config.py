@@ -58,6 +58,8 @@ class ExperimentConfig:
     """Load images downscaled by this factor (2 = half width and height)."""
     train_views: int | None = None
     """Use only N training views, evenly spread (default: all)."""
+    identity: int | None = None
+    """Multi-identity datasets: train and evaluate on this identity alone (default: all)."""
     preset: Literal["paper", "cpu"] = "paper"
     """Recipe preset: 'paper' (the official recipe) or 'cpu' (sized for a 2-core CPU)."""
     output_dir: Path = Path("outputs")

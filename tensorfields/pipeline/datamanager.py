@@ -1,4 +1,5 @@
-"""Serves training batches: shuffled rays (ray marching) or shuffled whole images (splats).
+"""Serves training batches: shuffled rays (ray marching) or shuffled whole images (splats;
+with their poses for articulated bodies).
 
 Rays are never materialised for the whole dataset (the official TensoRF code holds every ray in
 memory); a batch is a set of flat pixel indices turned into rays when asked for.
@@ -10,8 +11,9 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from tensorfields.data.batches import ImageBatch, RayBatch
+from tensorfields.data.batches import FrameBatch, ImageBatch, RayBatch
 from tensorfields.data.dataset import SceneSplit
+from tensorfields.data.frames import FrameSplit
 
 
 class RayDataManager:
@@ -98,7 +100,7 @@ class ImageDataManager:
             self.cursor = 0
         index = int(self.order[self.cursor])
         self.cursor += 1
-        return ImageBatch(self.split.cameras[index], self.split.images[index : index + 1])
+        return image_batch(self.split, index)
 
     def state_dict(self) -> dict:
         return {"order": self.order, "cursor": self.cursor, "generator": self.generator.get_state()}
@@ -107,6 +109,23 @@ class ImageDataManager:
         self.order = state["order"]
         self.cursor = state["cursor"]
         self.generator.set_state(state["generator"])
+
+
+def image_batch(split: SceneSplit, index: int) -> ImageBatch:
+    """View ``index`` of ``split`` as a batch; frames of articulated bodies bring their pose."""
+    cameras, images = split.cameras[index], split.images[index : index + 1]
+    if not isinstance(split, FrameSplit):
+        return ImageBatch(cameras, images)
+    identity = int(split.identity[index])
+    return FrameBatch(
+        cameras,
+        images,
+        split.alphas[index : index + 1],
+        identity,
+        split.pose[index],
+        split.bone_transforms[index],
+        split.rest_joints[identity],
+    )
 
 
 def make_datamanager(

@@ -31,14 +31,13 @@ def evaluate_split(
     model.eval()
     indices = list(range(len(split))) if indices is None else indices
     device = next(model.parameters()).device
-    cameras = split.cameras.to(device)
     views = []
     columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show_progress, transient=True) as progress:
         task = progress.add_task("eval", total=len(indices))
         for i in indices:
             start = time.perf_counter()
-            out = model.render_camera(cameras, i)
+            out = model.render_view(split, i)
             seconds = time.perf_counter() - start
             gt = split.images[i].to(device)
             rgb = out.rgb.clamp(0, 1)

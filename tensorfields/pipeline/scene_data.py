@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tensorfields.data.dataset import SceneSplit
+from tensorfields.data.frames import FrameSplit
 from tensorfields.data.loader import load_split
 from tensorfields.data.locate import find_scene_data
 from tensorfields.data.scenes import ScenePreset, load_preset
@@ -44,9 +45,23 @@ class SceneData:
     background: tuple[float, float, float]
     depth_range: tuple[float, float]
     train_views: int | None = None
+    identity: int | None = None
 
     def _load(self, split: str) -> SceneSplit:
-        return load_split(self.root, split, self.downscale, self.background)
+        loaded = load_split(self.root, split, self.downscale, self.background)
+        if self.identity is None:
+            return loaded
+        if not isinstance(loaded, FrameSplit):
+            raise ValueError(f"{self.root} holds one scene, not identities: drop --identity")
+        return loaded.of_identity(self.identity)
+
+    def split(self, name: str) -> SceneSplit:
+        """Any split by name (e.g. 'test_ood' of the humans dataset)."""
+        return {
+            "train": lambda: self.train,
+            "val": lambda: self.val,
+            "test": lambda: self.test,
+        }.get(name, lambda: self._load(name))()
 
     @cached_property
     def train(self) -> SceneSplit:
@@ -74,4 +89,5 @@ def scene_data_for(config: ExperimentConfig) -> SceneData:
         background=tuple(config.model.background),
         depth_range=(config.model.near, config.model.far),
         train_views=config.train_views,
+        identity=config.identity,
     )

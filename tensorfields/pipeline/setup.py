@@ -50,11 +50,42 @@ def default_config(method: str, preset: str, scene: str) -> ExperimentConfig:
     return config
 
 
-USAGE = "tf-train [METHOD] [--scene NAME] [--preset paper|cpu] [--resume RUN_DIR] [options]"
+USAGE = (
+    "tf-train [METHOD] [--scene NAME] [--preset paper|cpu] [--resume RUN_DIR] "
+    "[--finetune-identity DATA --model.finetune-from RUN_DIR] [options]"
+)
+
+
+def _finetune_alias(args: list[str]) -> list[str]:
+    """``--finetune-identity DATA`` (migs): train on DATA, a new identity's video, added to the
+    run named by ``--model.finetune-from``."""
+    data = _flag_value(args, "--finetune-identity")
+    if data is None:
+        return args
+    if _flag_value(args, "--model.finetune-from") is None:
+        raise ValueError(
+            "--finetune-identity DATA needs --model.finetune-from RUN_DIR (the trained migs run "
+            "to add the identity to)"
+        )
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--finetune-identity":
+            skip = True
+        elif not arg.startswith("--finetune-identity="):
+            out.append(arg)
+    if _flag_value(args, "--scene") is None:  # the scene preset the run was trained with
+        base = Path(_flag_value(args, "--model.finetune-from")) / "config.yaml"
+        if not base.is_file():
+            raise FileNotFoundError(f"{base.parent}: not a run directory (no config.yaml)")
+        out += ["--scene", load_config(base).scene]
+    return [*out, "--data", data]
 
 
 def parse_train_args(args: list[str]) -> tuple[ExperimentConfig, Path]:
     """Parse ``tf-train`` arguments into a config and the run directory it writes to."""
+    args = _finetune_alias(list(args))
     resume = _flag_value(args, "--resume")
     if resume is not None:
         run_dir = Path(resume)

@@ -39,7 +39,9 @@ class Trainer:
             torch.set_num_threads(tc.threads)
         torch.manual_seed(tc.seed)
         self.device = resolve_device(tc.device)
-        self.model: Model = build_model(config).to(self.device)
+        self.model: Model = build_model(config)
+        self.model.prepare(scene.train)
+        self.model.to(self.device)
         native_ops(self.device)  # compile the native core now, not inside the timed loop
         self.datamanager = make_datamanager(
             self.model.data_kind, scene.train, tc.batch_size, seed=tc.seed

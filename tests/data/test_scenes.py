@@ -22,7 +22,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_repo_presets() -> None:
-    assert list_presets() == sorted(["blocks", *BLENDER_SCENES])
+    assert list_presets() == sorted(["blocks", "humans", "zju_mocap", *BLENDER_SCENES])
     for name in BLENDER_SCENES:
         preset = load_preset(name)
         assert preset.name == name and preset.dataset == "nerf_synthetic"

@@ -43,7 +43,8 @@ def _only_run_dir(output_dir: Path, method: str) -> Path:
     return runs[0]
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+# migs trains on articulated bodies, not on blocks: its smoke run is in tests/models/test_migs.py.
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"migs"}))
 def test_train_then_eval(method: str, tmp_path: Path) -> None:
     out = tmp_path / "outputs"
     train_cli.main([*small(method), "--output-dir", str(out)])
