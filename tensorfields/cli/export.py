@@ -1,5 +1,6 @@
-"""``tf-export``: write a trained run in another form: ``slim`` (SlimmeRF's smaller model) or
-``ply`` (the Gaussians of a splat run, in the 3DGS layout splat viewers read)."""
+"""``tf-export``: write a trained run in another form: ``slim`` (SlimmeRF's smaller model),
+``ply`` (the Gaussians of a splat run, in the 3DGS layout splat viewers read), ``mesh``
+(marching cubes on a density field) or ``pointcloud`` (rendered depth back-projected)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from tensorfields.cli.errors import run_cli
 from tensorfields.data.gaussian_ply import write_gaussian_ply
 from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tensorfields.pipeline.config import config_to_dict, load_config, save_config
+from tensorfields.pipeline.mesh_export import extract_model_mesh, write_mesh
+from tensorfields.pipeline.point_cloud_export import extract_point_cloud, write_point_cloud
 from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.scene_data import scene_data_for
+from tensorfields.pipeline.trainer import resolve_device
 
 
 @dataclass
@@ -22,31 +27,86 @@ class ExportArgs:
     """Export a run. ``slim``: keep the first RANK density components (appearance in proportion)
     and drop the rest from the parameters; the result is a run directory that tf-eval and the
     other tools load like any other (at full rank of its smaller size). ``ply``: write a splat
-    run's Gaussians as a 3DGS-layout PLY."""
+    run's Gaussians as a 3DGS-layout PLY. ``mesh``: marching cubes on the density field of a
+    ray-marched run (PLY or OBJ, vertex colours from the appearance branch seen head-on).
+    ``pointcloud``: render the training views and turn each opaque pixel into a coloured point
+    at its depth (any method)."""
 
     run_dir: tyro.conf.Positional[Path]
     """Run directory written by tf-train."""
-    kind: tyro.conf.Positional[Literal["slim", "ply"]]
-    """What to export: 'slim' or 'ply'."""
+    kind: tyro.conf.Positional[Literal["slim", "ply", "mesh", "pointcloud"]]
+    """What to export: 'slim', 'ply', 'mesh' or 'pointcloud'."""
     rank: int | None = None
     """For 'slim': density rank to keep (SlimmeRF: appearance keeps 3x as many)."""
+    resolution: int = 256
+    """For 'mesh': grid cells along the longest side of the field's box (cubic cells)."""
+    level: float = 25.0
+    """For 'mesh': density of the surface, in the renderer's units (per world length, the
+    distance scale included: a step of length d has alpha 1 - exp(-level * d))."""
+    format: Literal["ply", "obj"] = "ply"
+    """For 'mesh': 'ply' (binary, uchar colours) or 'obj' (text, 'v x y z r g b')."""
+    every: int = 1
+    """For 'pointcloud': render every N-th training view."""
+    max_points: int = 1_000_000
+    """For 'pointcloud': keep at most this many points (a seeded uniform sample)."""
+    min_accumulation: float = 0.9
+    """For 'pointcloud': a pixel becomes a point when its accumulated opacity exceeds this."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """For 'mesh' and 'pointcloud': 'auto', 'cpu' or 'cuda'."""
     output: Path | None = None
-    """Where to write (default: <run_dir>/export/slim_rank<RANK> or <run_dir>/export/splats.ply)."""
+    """Where to write (default: <run_dir>/export/ slim_rank<RANK>, splats.ply, mesh.<format>
+    or pointcloud.ply)."""
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Fail with what is missing when ``run_dir`` is not a tf-train run directory."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"{run_dir}: no such run directory (tf-export takes a folder written by tf-train, "
+            "holding config.yaml and checkpoints/last.pt)"
+        )
+    missing = [n for n in ("config.yaml", "checkpoints/last.pt") if not (run_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run_dir} is not a tf-train run directory: missing {' and '.join(missing)}"
+        )
 
 
 def main(args: list[str]) -> None:
     opts = tyro.cli(ExportArgs, args=args, prog="tf-export")
+    check_run_dir(opts.run_dir)
     config = load_config(opts.run_dir / "config.yaml")
     source = latest_checkpoint(opts.run_dir)
     payload = load_checkpoint(source)
     model = build_model(config)
     model.load_checkpoint_state(payload["model"])
+    export = opts.run_dir / "export"
     if opts.kind == "ply":
-        out = opts.output or opts.run_dir / "export" / "splats.ply"
+        out = opts.output or export / "splats.ply"
         splats = model.export_splats()
         write_gaussian_ply(out, splats)
         print(f"{len(splats['means'])} Gaussians -> {out}")
-        return
+    elif opts.kind == "mesh":
+        out = opts.output or export / f"mesh.{opts.format}"
+        model.to(resolve_device(opts.device))
+        mesh = extract_model_mesh(model, opts.resolution, opts.level)
+        write_mesh(out, mesh, opts.format)
+        print(f"mesh: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces -> {out}")
+    elif opts.kind == "pointcloud":
+        out = opts.output or export / "pointcloud.ply"
+        model.to(resolve_device(opts.device))
+        split = scene_data_for(config).train
+        xyz, rgb = extract_point_cloud(
+            model, split, opts.every, opts.max_points, opts.min_accumulation
+        )
+        write_point_cloud(out, xyz, rgb)
+        print(f"point cloud: {len(xyz)} points -> {out}")
+    else:
+        export_slim(opts, config, payload, source, model)
+
+
+def export_slim(opts: ExportArgs, config, payload: dict, source: Path, model) -> None:
+    """A smaller run directory holding the first ``opts.rank`` components only."""
     if opts.rank is None:
         raise ValueError("tf-export slim needs --rank")
     config.model = model.slim(opts.rank)

@@ -86,14 +86,26 @@ def read_ply_points(path: Path) -> Float[Tensor, "n 3"]:
     return torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32))
 
 
-def write_ply_vertices(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """Write float32 vertex properties as binary little-endian PLY, atomically (temp + rename)."""
+def write_ply_vertices(
+    path: Path, columns: dict[str, np.ndarray], faces: np.ndarray | None = None
+) -> None:
+    """Write vertex properties as binary little-endian PLY, atomically (temp + rename).
+
+    uint8 columns are written as ``uchar`` (colours, as point cloud and mesh viewers expect
+    them), every other column as float32. ``faces`` (f, 3) vertex indices make a mesh: an
+    ``element face`` with ``property list uchar int vertex_indices`` follows the vertices.
+    """
     path = Path(path)
     count = len(next(iter(columns.values())))
+    types = {
+        name: "u1" if np.asarray(v).dtype == np.uint8 else "<f4" for name, v in columns.items()
+    }
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {count}"]
-    header += [f"property float {name}" for name in columns]
+    header += [f"property {'uchar' if t == 'u1' else 'float'} {n}" for n, t in types.items()]
+    if faces is not None:
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     header.append("end_header")
-    table = np.empty(count, dtype=[(name, "<f4") for name in columns])
+    table = np.empty(count, dtype=list(types.items()))
     for name, values in columns.items():
         table[name] = values
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,4 +113,8 @@ def write_ply_vertices(path: Path, columns: dict[str, np.ndarray]) -> None:
     with open(temp, "wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(table.tobytes())
+        if faces is not None:
+            rows = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+            rows["n"], rows["v"] = 3, faces
+            f.write(rows.tobytes())
     temp.replace(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -27,6 +29,18 @@ class ModelConfig:
     """Colour behind the scene; set from the scene preset."""
 
 
+@dataclass(frozen=True)
+class RenderControl:
+    """A render setting a model offers viewers: an integer from ``minimum`` to ``maximum``
+    (a slider or a picker), e.g. SlimmeRF's rank or MIGS's identity and pose."""
+
+    name: str
+    label: str
+    minimum: int
+    maximum: int
+    value: int
+
+
 @dataclass
 class RenderOutput:
     """What a render returns: per ray ``(n, ...)``, or per pixel ``(h, w, ...)`` for a camera."""
@@ -50,6 +64,9 @@ class Model(nn.Module):
 
     data_kind: ClassVar[Literal["rays", "images"]] = "rays"
     """What a training batch holds: shuffled rays (ray marching) or one whole image (splats)."""
+    depth_kind: ClassVar[Literal["ray", "z"]] = "ray"
+    """What ``RenderOutput.depth`` measures: distance along the unit ray direction (marching)
+    or the camera's z (rasterizers); back-projecting depth into points needs to know."""
 
     def prepare(self, split) -> None:
         """Fit the model's shapes to the training split before the first step (e.g. how many
@@ -105,6 +122,44 @@ class Model(nn.Module):
         """Drop every component above ``rank`` for good; returns the model config that builds
         the smaller model (for export)."""
         raise ValueError(f"{type(self).__name__} has no component ranks to slim")
+
+    def render_controls(self) -> list[RenderControl]:
+        """The render settings this model offers (none by default); viewers show them without
+        knowing the model's class and render inside :meth:`render_with`."""
+        return []
+
+    @contextmanager
+    def render_with(self, values: dict[str, int]) -> Iterator[None]:
+        """Renders inside this block use ``values`` (names from :meth:`render_controls`); the
+        training state is restored after it."""
+        unknown = set(values) - {c.name for c in self.render_controls()}
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no render controls {sorted(unknown)}")
+        yield
+
+    # -- density and colour at points (mesh export); models without a density field raise --
+    def _no_density_field(self) -> ValueError:
+        return ValueError(
+            f"{type(self).__name__} has no density field to sample: meshes need a density "
+            "field (a ray-marched method such as tensorf-vm, slimmerf or strivec)"
+        )
+
+    def density_bounds(self) -> Float[Tensor, "6"]:
+        """Box (xmin, ymin, zmin, xmax, ymax, zmax) outside which :meth:`density_at` is 0: the
+        region a mesh export samples (on the model's device)."""
+        raise self._no_density_field()
+
+    def density_at(self, points: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
+        """Volume density at world points, in the renderer's units (per world length: a step
+        of length d has alpha ``1 - exp(-density * d)``); 0 where renders see nothing."""
+        raise self._no_density_field()
+
+    def color_at(
+        self, points: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"]
+    ) -> Float[Tensor, "n 3"]:
+        """Colour in [0, 1] of world points seen along unit ray ``directions`` (the way a
+        camera ray travels), without the background."""
+        raise self._no_density_field()
 
     def export_splats(self) -> dict[str, Tensor]:
         """Raw Gaussian parameters (3DGS layout) for PLY export; splat models only."""

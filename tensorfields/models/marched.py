@@ -232,6 +232,44 @@ class MarchedFieldModel(Model):
             rgb=rgb, depth=depth / acc.clamp(min=1e-10), accumulation=acc, stats=stats
         )
 
+    # -- density and colour at points (mesh export) ----------------------------------------------
+    def density_bounds(self) -> Float[Tensor, "6"]:
+        return self.field.aabb.detach().clone()
+
+    def _rendered(self, xyz: Float[Tensor, "n 3"]) -> Tensor:
+        """Points marching can sample: inside the field's box and in an occupied cell."""
+        box = self.field.aabb
+        inside = ((xyz >= box[:3]) & (xyz <= box[3:])).all(dim=-1)
+        if self.occupancy.numel() > 0:
+            inside &= query_occupancy(xyz, self.occupancy, self.occupancy_aabb)
+        return inside
+
+    @torch.no_grad()
+    def density_at(self, points: Float[Tensor, "n 3"], chunk: int = 2**18) -> Float[Tensor, " n"]:
+        """The density renders composite (the field's times the distance scale), 0 where
+        marching never samples (outside the box, empty occupancy cells); in chunks."""
+        device = self.background.device
+        out = torch.zeros(points.shape[0], device=device)
+        for i in range(0, points.shape[0], chunk):
+            xyz = points[i : i + chunk].to(device)
+            keep = self._rendered(xyz)
+            if keep.any():
+                part = out[i : i + chunk]  # a view: writes land in `out`
+                part[keep] = self.field.density(xyz[keep]) * self.config.distance_scale
+        return out.to(points.device)
+
+    @torch.no_grad()
+    def color_at(
+        self, points: Float[Tensor, "n 3"], directions: Float[Tensor, "n 3"], chunk: int = 2**16
+    ) -> Float[Tensor, "n 3"]:
+        """The appearance branch's colour at points seen along ``directions``, in chunks."""
+        device = self.background.device
+        parts = [
+            self.field.color(points[i : i + chunk].to(device), directions[i : i + chunk].to(device))
+            for i in range(0, points.shape[0], chunk)
+        ]
+        return torch.cat(parts).float().to(points.device) if parts else points.new_zeros(0, 3)
+
     # -- schedule -------------------------------------------------------------------------------
     def before_step(self, step: int, datamanager) -> bool:
         """Occupancy updates, box shrink, ray filtering and upsampling, as in TensoRF."""

@@ -15,6 +15,8 @@ skinning prior is the distance to the bones and the template is flesh around the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,11 +27,17 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.core.rasterize import rasterize_gaussians
-from tensorfields.core.skinning import linear_blend_skinning, quat_multiply, rotmat_to_quat
+from tensorfields.core.skinning import (
+    axis_angle_to_matrix,
+    forward_kinematics,
+    linear_blend_skinning,
+    quat_multiply,
+    rotmat_to_quat,
+)
 from tensorfields.data.batches import FrameBatch
 from tensorfields.data.cameras import Cameras
 from tensorfields.data.frames import FrameSplit
-from tensorfields.models.base import Model, ModelConfig, RenderOutput
+from tensorfields.models.base import Model, ModelConfig, RenderControl, RenderOutput
 from tensorfields.models.losses import ssim_loss
 from tensorfields.representations.avatar_networks import (
     ColourNetwork,
@@ -92,8 +100,14 @@ class MIGSModelConfig(ModelConfig):
     """Gaussians nearer to the camera than this are culled."""
 
 
+# What a fine-tuning run takes over from the trained run's config.
+SIZE_FIELDS = ("factorization", "n_gaussians", "rank", "feature_dim", "embedding_dim",
+               "network_width", "template_radius", "init_opacity", "skinning_falloff")  # fmt: skip
+
+
 class MIGSModel(Model):
     data_kind = "images"
+    depth_kind = "z"  # the rasterizer renders expected camera z
 
     def __init__(self, config: MIGSModelConfig):
         super().__init__()
@@ -132,6 +146,9 @@ class MIGSModel(Model):
         self.deformation = DeformationNetwork(J, width)
         self.colour = ColourNetwork(cfg.feature_dim, cfg.embedding_dim, width)
         self.embeddings = nn.Parameter(torch.zeros(n_ids, cfg.embedding_dim))
+        # Poses viewers can pick (the training frames'): local rotations and root positions.
+        self.register_buffer("pose_library", torch.zeros(0, J, 3))
+        self.register_buffer("root_library", torch.zeros(0, 3))
 
     # -- data -----------------------------------------------------------------------------------
     def prepare(self, split) -> None:
@@ -147,27 +164,56 @@ class MIGSModel(Model):
             return
         cfg.n_identities = split.n_identities
         self._build(split.rest_joints.mean(0), split.skeleton.parents, split.rest_joints)
+        self._keep_poses(split)
+        print(self.describe())
+
+    def _keep_poses(self, split: FrameSplit) -> None:
+        rest_roots = split.rest_joints[split.identity, 0]
+        root_bones = split.bone_transforms[:, 0]
+        self.pose_library = split.pose.float().clone()
+        self.root_library = (root_bones[:, :3, :3] @ rest_roots[..., None])[..., 0] + root_bones[
+            :, :3, 3
+        ]
+
+    def describe(self) -> str:
+        """The tensor's shape and what it costs, stored as factors and in full."""
+        tensor, cfg = self.tensor, self.config
+        shape = f"{tensor.n_identities} x {tensor.n_gaussians} x {self.row_offset.numel()}"
+        stored = sum(p.numel() for p in tensor.parameters())
+        full = tensor.n_identities * tensor.n_gaussians * self.row_offset.numel()
+        kind = f"CP rank {cfg.rank}" if cfg.factorization == "cp" else "dense"
+        return (
+            f"MIGS tensor {shape} (identities x Gaussians x attributes), {kind}: "
+            f"{stored / 1e6:.3f}M parameters (in full {full / 1e6:.3f}M); "
+            f"{self.parameter_count() / 1e6:.3f}M with the shared networks and embeddings"
+        )
 
     def _add_identities_to_trained(self, split: FrameSplit) -> None:
         from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
+        from tensorfields.pipeline.config import load_config
 
-        payload = load_checkpoint(latest_checkpoint(Path(self.config.finetune_from)))
-        state = payload["model"]
-        trained = state["rest_joints"].shape[0]
-        self.config.n_identities = trained
-        self._build(state["template_joints"], split.skeleton.parents, state["rest_joints"])
-        super().load_checkpoint_state(state)
-        if tuple(self.parent_index.tolist()) != split.skeleton.parents:
-            raise ValueError(
-                f"{self.config.finetune_from} was trained on another skeleton than this data's"
-            )
+        run = Path(self.config.finetune_from)
+        trained_config = load_config(run / "config.yaml").model
+        if not isinstance(trained_config, MIGSModelConfig):
+            raise ValueError(f"{run} is not a migs run")
+        for name in SIZE_FIELDS:  # the tensor and networks are the trained run's
+            setattr(self.config, name, getattr(trained_config, name))
+        state = load_checkpoint(latest_checkpoint(run))["model"]
+        self.load_checkpoint_state(state)
+        if tuple(self.parents) != split.skeleton.parents:
+            raise ValueError(f"{run} was trained on another skeleton than this data's")
+        trained = self.tensor.n_identities
         self.tensor.add_identities(split.n_identities)
         fresh = self.embeddings.detach().mean(0, keepdim=True).expand(split.n_identities, -1)
         self.embeddings = nn.Parameter(torch.cat([self.embeddings.detach(), fresh]))
         self.rest_joints = torch.cat([self.rest_joints, split.rest_joints.float()])
         self.identity_offset.fill_(trained)
         self.config.n_identities = trained + split.n_identities
+        for frozen in (*self.tensor.shared_parameters(), *self.skinning.parameters(),
+                       *self.deformation.parameters()):  # fmt: skip
+            frozen.requires_grad_(False)
         print(f"Fine-tuning {split.n_identities} new identities on a tensor of {trained}")
+        print(self.describe())
 
     # -- optimisation ---------------------------------------------------------------------------
     def param_groups(self, lr_scale: float = 1.0) -> list[dict]:
@@ -273,31 +319,63 @@ class MIGSModel(Model):
         )
         return RenderOutput(output.rgb[0], output.depth[0], output.accumulation[0])
 
+    def render_controls(self) -> list[RenderControl]:
+        """Identity, and pose: 0 is the rest pose, k the pose of training frame k - 1."""
+        inputs = self._render_inputs or {}
+        return [
+            RenderControl("identity", "identity", 0, self.tensor.n_identities - 1,
+                          inputs.get("identity", 0)),
+            RenderControl("pose", "pose (0: rest, k: training frame k)", 0,
+                          self.pose_library.shape[0], 0),
+        ]  # fmt: skip
+
+    @contextmanager
+    def render_with(self, values: dict[str, int]) -> Iterator[None]:
+        with super().render_with(values):
+            saved = self._render_inputs
+            identity = int(values.get("identity", (saved or {}).get("identity", 0)))
+            k = int(values.get("pose", 0))
+            if not 0 <= k <= self.pose_library.shape[0]:
+                raise ValueError(f"pose {k} out of range 0..{self.pose_library.shape[0]}")
+            pose, root = (
+                (None, None) if k == 0 else (self.pose_library[k - 1], self.root_library[k - 1])
+            )
+            self.set_render_inputs(identity, pose, root)
+            try:
+                yield
+            finally:
+                self._render_inputs = saved
+
     def set_render_inputs(
         self,
         identity: int,
         pose: Float[Tensor, "J 3"] | None = None,
-        bone_transforms: Float[Tensor, "J 4 4"] | None = None,
+        root: Float[Tensor, " 3"] | None = None,
     ) -> None:
-        """Who and in which pose :meth:`render_camera` shows (default: identity 0 at rest)."""
+        """Who :meth:`render_camera` shows, in which pose (local joint rotations, axis-angle;
+        default: the rest pose) with the root joint at ``root`` (default: where it rests). Any
+        identity takes any pose: the bones come from forward kinematics of its own skeleton."""
         if not 0 <= identity < self.tensor.n_identities:
             raise ValueError(f"identity {identity} out of range 0..{self.tensor.n_identities - 1}")
-        self._render_inputs = {
-            "identity": identity,
-            "pose": pose,
-            "bone_transforms": bone_transforms,
-        }
+        J = len(self.parents)
+        if pose is not None and tuple(pose.shape) != (J, 3):
+            raise ValueError(f"pose must have shape ({J}, 3), got {tuple(pose.shape)}")
+        self._render_inputs = {"identity": identity, "pose": pose, "root": root}
+
+    def _posed_bones(self, identity: int, pose: Tensor, root: Tensor | None) -> Tensor:
+        rest = self.rest_joints[identity]
+        shift = None if root is None else root.to(rest) - rest[0]
+        transforms, _ = forward_kinematics(self.parents, rest, axis_angle_to_matrix(pose), shift)
+        return transforms
 
     @torch.no_grad()
     def render_camera(self, cameras: Cameras, index: int, chunk: int = 8192) -> RenderOutput:
-        inputs = self._render_inputs or {"identity": 0, "pose": None, "bone_transforms": None}
-        identity, J = inputs["identity"], len(self.parents)
-        device = self.background.device
-        pose = inputs["pose"] if inputs["pose"] is not None else torch.zeros(J, 3, device=device)
-        transforms = inputs["bone_transforms"]
+        inputs = self._render_inputs or {"identity": 0, "pose": None, "root": None}
+        identity, device = inputs["identity"], self.background.device
+        pose = inputs["pose"]
+        pose = torch.zeros(len(self.parents), 3, device=device) if pose is None else pose.to(device)
+        transforms = self._posed_bones(identity, pose, inputs["root"])
         rest = self.rest_joints[identity]
-        if transforms is None:  # the rest pose: each bone only moves onto this identity's joints
-            transforms = torch.eye(4, device=device).repeat(J, 1, 1)
         output, _ = self._render(cameras[index], identity, pose, transforms, rest)
         return RenderOutput(output.rgb[0], output.depth[0], output.accumulation[0])
 

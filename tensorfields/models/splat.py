@@ -121,6 +121,7 @@ def initial_gaussians(config: SplatModelConfig, seed: int = 0) -> GaussianSet:
 
 class SplatModel(Model):
     data_kind = "images"
+    depth_kind = "z"  # the rasterizer renders expected camera z
 
     def __init__(self, config: SplatModelConfig):
         super().__init__()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,6 +12,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from tensorfields.models.base import RenderControl
 from tensorfields.models.marched import MarchedFieldConfig, MarchedFieldModel
 from tensorfields.models.rank_growth import RankGrowthConfig, should_grow
 from tensorfields.representations.tensorf_field import (
@@ -110,6 +113,27 @@ class TensoRFModel(MarchedFieldModel):
             raise ValueError(f"rank must be in [1, {d}] (the density components), got {rank}")
         self.ranks.copy_(torch.tensor([rank, max(1, rank * a // d)]))
         self._apply_ranks()
+
+    def render_controls(self) -> list[RenderControl]:
+        """SlimmeRF runs (ranks grown in training) offer the rank to render at."""
+        if not self.config.ranks.enabled:
+            return []
+        d = self.config.density_components
+        return [RenderControl("rank", "rank (density components)", 1, d, self.rank())]
+
+    @contextmanager
+    def render_with(self, values: dict[str, int]) -> Iterator[None]:
+        with super().render_with(values):
+            if "rank" not in values:
+                yield
+                return
+            trained = self.ranks.clone()
+            self.set_rank(int(values["rank"]))
+            try:
+                yield
+            finally:
+                self.ranks.copy_(trained)
+                self._apply_ranks()
 
     def slim(self, rank: int) -> TensoRFModelConfig:
         """Keep the first ``rank`` density components (appearance in proportion) for good."""

@@ -45,6 +45,22 @@ class TrainerConfig:
 
 
 @dataclass
+class ViewerConfig:
+    """The live web viewer (needs viser): watch the model from any angle while it trains."""
+
+    enabled: bool = False
+    """Serve the viewer while training (also spelled --viewer)."""
+    host: str = "127.0.0.1"
+    """Address to bind; 127.0.0.1 serves this machine only (0.0.0.0: every interface)."""
+    port: int = 7007
+    """Port to serve on (the next free one if taken)."""
+    max_resolution: int = 512
+    """Longer side, in pixels, of a frame when the camera is still (smaller while it moves)."""
+    keep_alive: bool = False
+    """Keep serving the trained model after training ends, until Ctrl-C."""
+
+
+@dataclass
 class ExperimentConfig:
     """A training run: which method, which scene, and how to train it."""
 
@@ -69,6 +85,8 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=TensoRFModelConfig)
     """The method's model settings (its config class: see the method registry)."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    viewer: ViewerConfig = field(default_factory=ViewerConfig)
+    """Live web viewer settings (--viewer turns it on)."""
 
 
 def config_to_dict(config) -> dict:

@@ -10,6 +10,7 @@ import tyro
 from tensorfields.data.scenes import load_preset
 from tensorfields.pipeline.config import (
     ExperimentConfig,
+    ViewerConfig,
     config_to_dict,
     experiment_from_dict,
     load_config,
@@ -52,8 +53,13 @@ def default_config(method: str, preset: str, scene: str) -> ExperimentConfig:
 
 USAGE = (
     "tf-train [METHOD] [--scene NAME] [--preset paper|cpu] [--resume RUN_DIR] "
-    "[--finetune-identity DATA --model.finetune-from RUN_DIR] [options]"
+    "[--finetune-identity DATA --model.finetune-from RUN_DIR] [--viewer] [options]"
 )
+
+
+def _viewer_alias(args: list[str]) -> list[str]:
+    """``--viewer``: short for ``--viewer.enabled``."""
+    return ["--viewer.enabled" if arg == "--viewer" else arg for arg in args]
 
 
 def _finetune_alias(args: list[str]) -> list[str]:
@@ -85,7 +91,7 @@ def _finetune_alias(args: list[str]) -> list[str]:
 
 def parse_train_args(args: list[str]) -> tuple[ExperimentConfig, Path]:
     """Parse ``tf-train`` arguments into a config and the run directory it writes to."""
-    args = _finetune_alias(list(args))
+    args = _viewer_alias(_finetune_alias(list(args)))
     resume = _flag_value(args, "--resume")
     if resume is not None:
         run_dir = Path(resume)
@@ -93,6 +99,7 @@ def parse_train_args(args: list[str]) -> tuple[ExperimentConfig, Path]:
         if not config_path.is_file():
             raise FileNotFoundError(f"{run_dir}: not a run directory (no config.yaml)")
         default = load_config(config_path)
+        default.viewer = ViewerConfig()  # a viewer serves one session, not every resume
         if args and args[0] in METHODS and args[0] != default.method:
             raise ValueError(f"{run_dir} was trained with {default.method}, not {args[0]}")
         rest = args[1:] if args and args[0] in METHODS else args

@@ -185,3 +185,25 @@ def test_bad_inputs_name_the_file(zju) -> None:
     assert error_for().path == root / "cam_params.json"
     with pytest.raises(DataError, match="does not exist"):
         load_zju_mocap([root.parent / "CoreView_999"])
+
+
+def test_feeds_the_migs_pipeline(zju, tmp_path: Path) -> None:
+    """`tf-train migs --scene zju_mocap --data <folder of subjects>` trains and evaluates."""
+    from tensorfields.cli import eval as eval_cli
+    from tensorfields.cli import train as train_cli
+    from tensorfields.pipeline.checkpoint import load_checkpoint
+
+    out = tmp_path / "outputs"
+    train_cli.main(
+        ["migs", "--scene", "zju_mocap", "--data", str(tmp_path), "--preset", "cpu",
+         "--model.n-gaussians", "200", "--model.rank", "4", "--model.feature-dim", "4",
+         "--model.network-width", "8", "--trainer.max-iterations", "2",
+         "--trainer.eval-every", "0", "--trainer.final-eval-every", "0",
+         "--trainer.device", "cpu", "--output-dir", str(out)]
+    )  # fmt: skip
+    (run,) = (out / "zju_mocap" / "migs").iterdir()
+    state = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert state["tensor.u2"].shape == (2, 4) and state["rest_joints"].shape == (2, 24, 3)
+    eval_cli.main([str(run), "--no-lpips", "--device", "cpu"])
+    views = json.loads((run / "eval" / "test" / "metrics.json").read_text())["views"]
+    assert len(views) == 2 and {v["name"].split("_c")[0] for v in views} == set(SUBJECTS)

@@ -129,9 +129,14 @@ def test_renders_frames_and_declared_inputs(humans: Path) -> None:
     out = model.render_view(split, 1)
     assert out.rgb.shape == (32, 32, 3) and out.accumulation.shape == (32, 32)
     assert out.accumulation.max() > 0.05  # the posed template is in view
-    model.set_render_inputs(1, split.pose[0], split.bone_transforms[0])
-    again = model.render_camera(split.cameras, 0)
-    assert again.rgb.shape == (32, 32, 3)
+    # Identity 1 in frame 1's pose (which was identity 0's) through forward kinematics; in
+    # its own frame's pose it renders as that frame does.
+    model.set_render_inputs(1, split.pose[1])
+    assert model.render_camera(split.cameras, 1).rgb.shape == (32, 32, 3)
+    own = int(split.identity[1])
+    root = split.bone_transforms[1, 0, :3, :3] @ split.rest_joints[own, 0]
+    model.set_render_inputs(own, split.pose[1], root + split.bone_transforms[1, 0, :3, 3])
+    assert torch.allclose(model.render_camera(split.cameras, 1).rgb, out.rgb, atol=1e-4)
     with pytest.raises(ValueError, match="identity 5 out of range"):
         model.set_render_inputs(5)
 
@@ -149,3 +154,24 @@ def test_identity_flag_trains_one_identity(humans: Path, tmp_path: Path) -> None
     train_cli.main(args)
     state = load_checkpoint(only_run(tmp_path) / "checkpoints" / "last.pt")["model"]
     assert state["tensor.rows"].shape == (1, 300, 15)
+
+
+def test_viewer_controls_pick_identity_and_pose(humans: Path) -> None:
+    split = load_split(humans, "train")
+    model = tiny_model(split)
+    controls = {c.name: c for c in model.render_controls()}
+    assert (controls["identity"].minimum, controls["identity"].maximum) == (0, 1)
+    assert controls["pose"].maximum == len(split)  # 0 = rest, k = training frame k - 1
+    camera = split.cameras[0]
+    rest = model.render_camera(camera, 0).accumulation
+    with model.render_with({"identity": 1, "pose": 3}):
+        posed = model.render_camera(camera, 0).accumulation
+    assert not torch.allclose(rest, posed)
+    assert torch.equal(model.render_camera(camera, 0).accumulation, rest)  # restored
+    # Frame 2's own identity in frame 2's pose renders as the frame does.
+    with model.render_with({"identity": int(split.identity[2]), "pose": 3}):
+        again = model.render_camera(split.cameras, 2).rgb
+    assert torch.allclose(again, model.render_view(split, 2).rgb, atol=1e-4)
+    with pytest.raises(ValueError, match="no render controls"):
+        with model.render_with({"rank": 2}):
+            pass

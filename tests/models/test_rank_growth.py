@@ -83,3 +83,13 @@ def test_checkpoints_without_ranks_still_load(tiny_config) -> None:
     fresh = TensoRFModel(tiny_config().model)
     fresh.load_checkpoint_state(state)
     assert fresh.ranks.tolist() == [4, 6]
+
+
+def test_rank_is_a_render_control_that_leaves_training_alone(tiny_config) -> None:
+    assert TensoRFModel(tiny_config().model).render_controls() == []  # no TRaIn, no slider
+    model = _growing(tiny_config().model, density_start=2, appearance_start=3)
+    (control,) = model.render_controls()
+    assert (control.name, control.minimum, control.maximum, control.value) == ("rank", 1, 4, 2)
+    with model.render_with({"rank": 4}):
+        assert model.ranks.tolist() == [4, 6] and model.field.density_field.rank == 4
+    assert model.ranks.tolist() == [2, 3] and model.field.density_field.rank == 2
