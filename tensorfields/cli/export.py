@@ -40,9 +40,10 @@ class ExportArgs:
     """For 'slim': density rank to keep (SlimmeRF: appearance keeps 3x as many)."""
     resolution: int = 256
     """For 'mesh': grid cells along the longest side of the field's box (cubic cells)."""
-    level: float = 25.0
+    level: float | None = None
     """For 'mesh': density of the surface, in the renderer's units (per world length, the
-    distance scale included: a step of length d has alpha 1 - exp(-level * d))."""
+    distance scale included: a step of length d has alpha 1 - exp(-level * d)). Default:
+    TensoRF's, alpha 0.005 over one marching step of the run."""
     format: Literal["ply", "obj"] = "ply"
     """For 'mesh': 'ply' (binary, uchar colours) or 'obj' (text, 'v x y z r g b')."""
     every: int = 1

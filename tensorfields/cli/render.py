@@ -16,12 +16,14 @@ from tensorfields.data.camera_paths import (
     keyframe_order,
     look_at_centre,
     orbit_path,
-    read_nerfstudio_camera_path,
     resize_cameras,
     spiral_path,
-    write_nerfstudio_camera_path,
 )
 from tensorfields.data.cameras import Cameras
+from tensorfields.data.nerfstudio_camera_path import (
+    read_nerfstudio_camera_path,
+    write_nerfstudio_camera_path,
+)
 from tensorfields.models.base import Model
 from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
 from tensorfields.pipeline.config import ExperimentConfig, load_config

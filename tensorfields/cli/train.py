@@ -10,7 +10,7 @@ from tensorfields.pipeline.lpips import load_lpips
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import parse_train_args
 from tensorfields.pipeline.trainer import Trainer
-from tensorfields.viewer.server import import_viser
+from tensorfields.viewer import import_viser
 
 
 def main(args: list[str]) -> None:

@@ -17,7 +17,7 @@ from tensorfields.pipeline.config import load_config
 from tensorfields.pipeline.registry import build_model
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
-from tensorfields.viewer.server import import_viser
+from tensorfields.viewer import import_viser
 
 
 @dataclass

@@ -1,6 +1,5 @@
-"""Camera paths for videos: turntables around the scene the training cameras look at, smooth
-paths through keyframes, and nerfstudio camera-path JSON files (so paths made in nerfstudio's
-viewer render here, and generated paths can be saved, edited and rendered again).
+"""Camera paths for videos: turntables around the scene the training cameras look at and smooth
+paths through keyframes (nerfstudio camera-path files: ``nerfstudio_camera_path.py``).
 
 Every path is a :class:`Cameras` batch (OpenCV camera-to-world, one camera per video frame) in
 the run's world coordinates, i.e. those of its training cameras.
@@ -8,11 +7,8 @@ the run's world coordinates, i.e. those of its training cameras.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float
@@ -20,14 +16,7 @@ from torch import Tensor
 
 from tensorfields.core.projection import quat_to_rotmat
 from tensorfields.core.skinning import quat_multiply, rotmat_to_quat
-from tensorfields.data.cameras import OPENGL_TO_OPENCV, Cameras
-from tensorfields.data.errors import DataError
-from tensorfields.data.transforms import (
-    cameras_from_opengl,
-    read_json,
-    read_number,
-    require,
-)
+from tensorfields.data.cameras import Cameras
 
 MAX_ELEVATION = math.radians(85.0)  # a camera straight above the centre has no defined 'right'
 
@@ -208,8 +197,10 @@ def keyframe_frames(keyframes: Cameras, n_frames: int) -> list[int]:
     moves = (positions[1:] - positions[:-1]).norm(dim=-1)
     quats = _aligned_quats(keyframes)
     turns = 2 * torch.acos((quats[1:] * quats[:-1]).sum(-1).abs().clamp(max=1.0))
-    weight = sum(x / x.mean() for x in (moves, turns) if x.mean() > 1e-9)
-    weight = torch.ones(k - 1, dtype=torch.float64) if isinstance(weight, int) else weight
+    weight = torch.full((k - 1,), 1e-9, dtype=torch.float64)  # all equal: even shares
+    for amount in (moves, turns):
+        if amount.mean() > 1e-9:
+            weight = weight + amount / amount.mean()
     share = weight / weight.sum() * (n_frames - k)  # frames beyond the one each segment gets
     extra = share.floor().long()
     leftover = n_frames - k - int(extra.sum())
@@ -272,8 +263,8 @@ def _even_speed(p: Float[Tensor, "4 3"], m: int) -> Float[Tensor, "m 1"]:
     """Spline parameters of ``m`` frames spaced evenly along the segment's arc length (the
     spline's own parameter slows down near tight keyframes)."""
     dense = torch.linspace(0, 1, 32 * m + 1, dtype=p.dtype)[:, None]
-    steps = (lambda x: (x[1:] - x[:-1]).norm(dim=-1))(_catmull_rom(p, dense))
-    length = torch.cat([steps.new_zeros(1), torch.cumsum(steps, 0)])
+    points = _catmull_rom(p, dense)
+    length = torch.cat([p.new_zeros(1), torch.cumsum((points[1:] - points[:-1]).norm(dim=-1), 0)])
     if length[-1] < 1e-12:
         return dense[::32][:m]
     target = torch.arange(m, dtype=p.dtype) / m * length[-1]
@@ -307,92 +298,10 @@ def interpolate_path(
         inner = _slerp(controls[i].expand(len(h), 4), controls[i + 1].expand(len(h), 4), h)
         out_c2w[frames, :3, :3] = quat_to_rotmat(_slerp(outer, inner, 2 * h * (1 - h)))
         out_k[frames] = intrinsics[i] + h.to(intrinsics) * (intrinsics[i + 1] - intrinsics[i])
-    out_c2w, out_k = out_c2w.to(keyframes.c2w.dtype), out_k.clone()
+    out_c2w = out_c2w.to(keyframes.c2w.dtype)
     out_c2w[hits], out_k[hits] = keyframes.c2w, intrinsics  # keyframes exactly, not 1e-7 off
     path = Cameras(out_c2w, *out_k.unbind(-1), keyframes.width, keyframes.height)
     return resize_cameras(path, width or keyframes.width, height or keyframes.height)
 
 
 # nerfstudio camera-path JSON (ns-render camera-path): OpenGL poses, vertical fov in degrees.
-
-
-def read_nerfstudio_camera_path(path: Path) -> tuple[Cameras, float]:
-    """The cameras and frame rate of a nerfstudio camera-path file (``camera_path`` entries with
-    a flattened OpenGL ``camera_to_world`` and a vertical ``fov`` in degrees; ``render_width``,
-    ``render_height``; ``fps``, else frames / ``seconds``, else 24). Bad files raise DataError."""
-    path = Path(path)
-    meta = read_json(path)
-    width, height = (
-        _read_size(require(meta, f"render_{k}", path), path, f"render_{k}")
-        for k in ("width", "height")
-    )
-    kind = meta.get("camera_type", "perspective")
-    if kind != "perspective":
-        raise DataError(path, f"camera_type {kind!r} is not supported (only 'perspective')")
-    entries = require(meta, "camera_path", path)
-    if not isinstance(entries, list) or not entries:
-        raise DataError(path, "'camera_path' must be a non-empty list of cameras")
-    poses, focals = [], []
-    for i, entry in enumerate(entries):
-        where = f"camera_path[{i}]: "
-        if not isinstance(entry, dict):
-            raise DataError(path, f"{where}expected an object, got {type(entry).__name__}")
-        poses.append(_read_pose(require(entry, "camera_to_world", path, where), path, where))
-        fov = read_number(require(entry, "fov", path, where), path, f"{where}fov", positive=True)
-        if fov >= 180:
-            raise DataError(path, f"{where}fov must be below 180 degrees, got {fov:g}")
-        focals.append(0.5 * height / math.tan(math.radians(fov) / 2))
-    if "fps" in meta:
-        fps = read_number(meta["fps"], path, "fps", positive=True)
-    elif "seconds" in meta:
-        fps = len(entries) / read_number(meta["seconds"], path, "seconds", positive=True)
-    else:
-        fps = 24.0
-    n = len(entries)
-    cameras = cameras_from_opengl(
-        np.stack(poses), focals, focals, [width / 2] * n, [height / 2] * n, width, height
-    )
-    return cameras, fps
-
-
-def _read_pose(value: object, path: Path, where: str) -> Float[np.ndarray, "4 4"]:
-    """A flattened (row-major) or nested 4x4 camera-to-world matrix of finite numbers."""
-    try:
-        matrix = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        matrix = None
-    if matrix is None or matrix.size != 16 or matrix.ndim not in (1, 2):
-        raise DataError(path, f"{where}camera_to_world must be 16 numbers (a 4x4 matrix)")
-    if not np.isfinite(matrix).all():
-        raise DataError(path, f"{where}camera_to_world has non-finite values (nan or inf)")
-    return matrix.reshape(4, 4)
-
-
-def _read_size(value: object, path: Path, what: str) -> int:
-    number = read_number(value, path, what, positive=True)
-    if number != int(number):
-        raise DataError(path, f"{what} must be a whole number of pixels, got {value!r}")
-    return int(number)
-
-
-def write_nerfstudio_camera_path(path: Path, cameras: Cameras, fps: float) -> None:
-    """Save a path as nerfstudio camera-path JSON (``ns-render camera-path`` and ``tf-render``
-    read it). The format has one focal length and a centred principal point per camera: ``fy``
-    is kept, ``fx`` and ``cx, cy`` are implied."""
-    c2w_gl = cameras.c2w.double() @ OPENGL_TO_OPENCV.double()
-    fovs = torch.rad2deg(2 * torch.atan(0.5 * cameras.height / cameras.fy.double()))
-    meta = {
-        "camera_type": "perspective",
-        "render_width": cameras.width,
-        "render_height": cameras.height,
-        "fps": fps,
-        "seconds": len(cameras) / fps,
-        "camera_path": [
-            {"camera_to_world": m.reshape(-1).tolist(), "fov": float(fov),
-             "aspect": cameras.width / cameras.height}
-            for m, fov in zip(c2w_gl, fovs, strict=True)
-        ],
-    }  # fmt: skip
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=2))

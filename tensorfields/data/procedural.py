@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 from jaxtyping import Float
+
+from tensorfields.data.atomic_folder import write_folder_atomically
 
 GENERATOR_VERSION = 1
 CAMERA_ANGLE_X = 0.8
@@ -268,26 +268,13 @@ def ensure_procedural_scene(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(name)
     if _is_complete(folder, params):
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
     n = n_train + n_val + n_test
     print(
         f"Rendering procedural scene '{name}' ({n} views, {resolution}x{resolution}) into {folder}",
         file=sys.stderr,
         flush=True,
     )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    tmp.chmod(0o755)
-    try:
-        _render_scene(params, tmp)
-        if folder.exists():  # stale: other parameters, older generator or incomplete
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            folder.rename(old / "scene")
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished first
-            if not _is_complete(folder, params):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder_atomically(
+        folder, lambda tmp: _render_scene(params, tmp), lambda: _is_complete(folder, params)
+    )
     return folder

@@ -149,6 +149,11 @@ class Model(nn.Module):
         region a mesh export samples (on the model's device)."""
         raise self._no_density_field()
 
+    def step_size(self) -> float:
+        """Length of one marching step (alpha thresholds such as TensoRF's mesh level are per
+        step)."""
+        raise self._no_density_field()
+
     def density_at(self, points: Float[Tensor, "n 3"]) -> Float[Tensor, " n"]:
         """Volume density at world points, in the renderer's units (per world length: a step
         of length d has alpha ``1 - exp(-density * d)``); 0 where renders see nothing."""

@@ -97,12 +97,19 @@ def vertex_colors(
     return torch.cat(parts).clamp(0.0, 1.0) if parts else torch.zeros(0, 3)
 
 
+# TensoRF's mesh export thresholds alpha over one marching step at 0.005.
+OFFICIAL_STEP_ALPHA = 0.005
+
+
 def extract_model_mesh(
-    model: Model, resolution: int = 256, level: float = 25.0, chunk: int = 2**18
+    model: Model, resolution: int = 256, level: float | None = None, chunk: int = 2**18
 ) -> Mesh:
-    """The ``level`` isosurface of the model's density (renderer units: per world length) on
-    a grid of ``resolution`` cells along the longest side of its box, with vertex colours."""
+    """The ``level`` isosurface of the model's density (renderer units: per world length;
+    default: the density whose alpha over one marching step is TensoRF's 0.005) on a grid of
+    ``resolution`` cells along the longest side of its box, with vertex colours."""
     aabb = model.density_bounds()
+    if level is None:
+        level = -math.log(1.0 - OFFICIAL_STEP_ALPHA) / model.step_size()
     cells = grid_resolution(aabb, resolution)
     grid = sample_density_grid(model, aabb, cells, chunk)
     vertices, faces = extract_mesh(grid, aabb.cpu(), level)

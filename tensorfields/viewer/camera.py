@@ -107,3 +107,14 @@ def browser_camera(position, wxyz, fov: float, aspect: float, long_side: int) ->
 def vertical_fov(cameras: Cameras, index: int) -> float:
     """Vertical field of view (radians) of camera ``index``, for frusta and initial views."""
     return 2.0 * math.atan(cameras.height / (2.0 * float(cameras.fy[index])))
+
+
+def camera_view(camera) -> tuple | None:
+    """(position, wxyz, fov, aspect) of a viser camera handle; None until the browser has sent
+    a usable one."""
+    try:
+        view = (tuple(camera.position), tuple(camera.wxyz), float(camera.fov), camera.aspect)
+    except (AssertionError, ZeroDivisionError):
+        return None
+    fov, aspect = view[2], view[3]
+    return view if math.isfinite(aspect) and aspect > 0 and fov > 0 else None

@@ -98,6 +98,7 @@ class ControlPanel:
                 (steps, psnr),
                 ({"label": "step"}, {"label": "train PSNR (dB)", "stroke": "#1f77b4"}),
                 title="PSNR",
+                scales={"x": {"time": False}},
                 aspect=1.6,
             )
         else:

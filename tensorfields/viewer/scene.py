@@ -48,7 +48,8 @@ class InitialView:
 
 def initial_view(aabb, split: SceneSplit | None) -> InitialView:
     """Up is the training cameras' mean image-up (-y in OpenCV), so orbiting feels level in any
-    data set; without cameras, +z up and a view from a corner of the box."""
+    data set; the place is halfway between the first training camera and its nearest neighbour,
+    a little farther out (no frustum in the way); without cameras, +z up and a corner view."""
     lo, hi = np.asarray(aabb[:3], dtype=np.float64), np.asarray(aabb[3:], dtype=np.float64)
     centre = (lo + hi) / 2
     if split is None or len(split) == 0:
@@ -56,7 +57,12 @@ def initial_view(aabb, split: SceneSplit | None) -> InitialView:
     c2w = split.cameras.c2w.double().cpu().numpy()
     up = -c2w[:, :3, 1].mean(axis=0)
     up = up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-6 else np.eye(3)[2]
-    return InitialView(c2w[0, :3, 3], centre, up, vertical_fov(split.cameras, 0))
+    offsets = c2w[:, :3, 3] - centre
+    gaps = np.linalg.norm(offsets - offsets[0], axis=1)
+    gaps[gaps < 1e-6] = np.inf  # the camera itself, and any at the same place
+    middle = offsets[0] if np.isinf(gaps.min()) else (offsets[0] + offsets[gaps.argmin()]) / 2
+    scale = 1.15 * np.linalg.norm(offsets[0]) / max(np.linalg.norm(middle), 1e-9)
+    return InitialView(centre + scale * middle, centre, up, vertical_fov(split.cameras, 0))
 
 
 def add_scene_box(scene, aabb) -> None:
@@ -69,9 +75,10 @@ def add_scene_box(scene, aabb) -> None:
     )
 
 
-def add_training_frusta(scene, split: SceneSplit, aabb, max_count: int = 100) -> int:
+def add_training_frusta(scene, split: SceneSplit, aabb, max_count: int = 100):
     """Frusta of up to ``max_count`` training cameras (evenly picked), each with a small
-    thumbnail of its image; returns how many were drawn."""
+    thumbnail of its image, under one node; returns that node (its ``visible`` hides them all)."""
+    parent = scene.add_frame("/training_cameras", show_axes=False)
     cameras = split.cameras
     size = float(np.linalg.norm(np.subtract(aabb[3:], aabb[:3])))
     indices = spread(len(split), max_count)
@@ -90,4 +97,4 @@ def add_training_frusta(scene, split: SceneSplit, aabb, max_count: int = 100) ->
             wxyz=wxyz,
             position=position,
         )
-    return len(indices)
+    return parent

@@ -3,24 +3,26 @@
 One background thread serves every browser: it re-renders when a camera, a render setting or
 (while training) the model changed, small while the camera moves and at full size once it has
 been still for a moment; model updates re-render at most every ``MODEL_INTERVAL`` seconds (or 4
-frame times, so a slow frame costs training at most a fifth of its time). The trainer plugs in
+frame times, so a slow frame costs training at most a fifth of its time), and while training
+runs each frame is followed by as much training time as it took. The trainer plugs in
 through :meth:`Viewer.training_hook`. Nothing here raises into the training loop: an error is
 printed once and the viewer goes on; closing the browser never stops (nor pauses) training.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tensorfields.data.dataset import SceneSplit
 from tensorfields.models.base import Model
-from tensorfields.viewer.camera import browser_camera
+from tensorfields.viewer import import_viser
+from tensorfields.viewer.camera import browser_camera, camera_view
 from tensorfields.viewer.panel import ControlPanel, readout_text
 from tensorfields.viewer.render import ViewerRenderer, adaptive_size
 from tensorfields.viewer.scene import add_scene_box, add_training_frusta, initial_view
@@ -28,21 +30,6 @@ from tensorfields.viewer.scene import add_scene_box, add_training_frusta, initia
 STILL_SECONDS = 0.3  # a camera unchanged this long is still: render at full size
 TARGET_SECONDS = 0.1  # frame time aimed at while the camera moves
 MODEL_INTERVAL = 0.5  # re-render for model updates at most this often
-
-
-class MissingViserError(ValueError):
-    """The viewer's one dependency is not installed (a user error: one line, no traceback)."""
-
-
-def import_viser():
-    try:
-        import viser
-    except ImportError:
-        raise MissingViserError(
-            "the viewer needs viser, which is not installed: pip install viser "
-            "(or pip install -e . in the tensorfields checkout)"
-        ) from None
-    return viser
 
 
 @dataclass
@@ -87,6 +74,8 @@ class Viewer:
         max_frusta: int = 100,
     ) -> None:
         viser = import_viser()
+        # A frame racing a closing tab is harmless: no warning for it.
+        warnings.filterwarnings("ignore", "Queued a BackgroundImageMessage on a closed connection")
         self.renderer = ViewerRenderer(model, depth_range)
         self.access = self.renderer.access
         self._errors = _ErrorLog()
@@ -100,6 +89,8 @@ class Viewer:
         self._step_started = time.perf_counter()
         self._readout_at = 0.0
         self._progress: tuple[int, list[dict], int | None] = (0, [], None)
+        self._training = False  # between training_hook() and training_finished()
+        self._next_frame_at = 0.0  # while training runs, frames wait for their share
         self.server = viser.ViserServer(host=host, port=port, label="tensorfields", verbose=False)
         shown = "localhost" if host in ("", "0.0.0.0", "::") else host
         self.url = f"http://{shown}:{self.server.get_port()}"
@@ -109,11 +100,15 @@ class Viewer:
         camera.position, camera.look_at = view.position, view.look_at
         camera.up, camera.fov = view.up, view.fov
         add_scene_box(self.server.scene, aabb)
-        if train_split is not None and len(train_split):
-            add_training_frusta(self.server.scene, train_split, aabb, max_frusta)
         self.panel = ControlPanel(
             self.server.gui, max_resolution, self._wake.set, self._pause if training else None
         )
+        self.training_cameras = None  # the checkbox that shows them, if there are any
+        if train_split is not None and len(train_split):
+            frusta = add_training_frusta(self.server.scene, train_split, aabb, max_frusta)
+            show = self.server.gui.add_checkbox("Training cameras", True)
+            show.on_update(lambda _: setattr(frusta, "visible", show.value))
+            self.training_cameras = show
         self.server.on_client_connect(self._connected)
         self.server.on_client_disconnect(self._disconnected)
         self._thread = threading.Thread(target=self._loop, name="tf-viewer", daemon=True)
@@ -130,8 +125,7 @@ class Viewer:
         self._clients.pop(client.client_id, None)
         if not self.server.get_clients() and self.panel.paused:
             print("viewer: the last browser closed while training was paused; resuming")
-            self.panel.set_paused(False)
-            self._pause(False)
+            self.set_paused(False)
 
     def _loop(self) -> None:
         next_sync = 0.0
@@ -158,7 +152,7 @@ class Viewer:
 
     def _serve(self, client) -> None:
         state = self._clients.get(client.client_id)
-        view = _camera_view(client.camera)
+        view = camera_view(client.camera)
         if state is None or view is None:
             return
         controls = self.panel.control_values()
@@ -173,11 +167,14 @@ class Viewer:
         model_changed = state.version != self._version and now - state.rendered_at >= interval
         if key == state.key and size <= state.size and not model_changed:
             return
+        if self._training and self._running.is_set() and now < self._next_frame_at:
+            return  # training's turn; the loop comes back
         version = self._version
         image = self.renderer.render(browser_camera(*view, long_side=size), mode, controls)
         client.scene.set_background_image(image, format="jpeg", jpeg_quality=90)
         state.key, state.size, state.version = key, size, version
         state.seconds, state.rendered_at = self.renderer.last_seconds, time.monotonic()
+        self._next_frame_at = state.rendered_at + state.seconds
 
     # -- training -------------------------------------------------------------------------------
     def training_hook(self) -> Callable:
@@ -185,6 +182,7 @@ class Viewer:
         :meth:`training_finished`, the trainer holds the model except inside the hook, between
         two steps, where renders take their turn and a pause waits."""
         self.access.acquire_training()
+        self._training = True
         self._step_started = time.perf_counter()
         return self._on_step
 
@@ -221,12 +219,18 @@ class Viewer:
     def training_finished(self, trainer=None) -> None:
         """Training is over: renders no longer wait for steps; the pause button goes."""
         self.access.release_training()
+        self._training = False
         self.panel.training_done()
         if trainer is not None:
             self._progress = (trainer.step, trainer.history, trainer.config.trainer.max_iterations)
         self._guard("updating the training readout", self.show_run, *self._progress)
         self._version += 1
         self._wake.set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume training (what the pause button does)."""
+        self.panel.set_paused(paused)
+        self._pause(paused)
 
     def _pause(self, paused: bool) -> None:
         (self._running.clear if paused else self._running.set)()
@@ -250,13 +254,3 @@ class Viewer:
         self.access.close()  # a render waiting for a step must not wait forever
         self._thread.join(timeout=10)
         self.server.stop()
-
-
-def _camera_view(camera) -> tuple | None:
-    """(position, wxyz, fov, aspect) of a browser camera; None before the browser sent one."""
-    try:
-        view = (tuple(camera.position), tuple(camera.wxyz), float(camera.fov), camera.aspect)
-    except (AssertionError, ZeroDivisionError):
-        return None
-    aspect = view[3]
-    return view if math.isfinite(aspect) and aspect > 0 and view[2] > 0 else None

@@ -17,13 +17,15 @@ from tensorfields.data.camera_paths import (
     keyframe_order,
     look_at_centre,
     orbit_path,
-    read_nerfstudio_camera_path,
     scene_up,
     spiral_path,
-    write_nerfstudio_camera_path,
 )
 from tensorfields.data.cameras import Cameras
 from tensorfields.data.errors import DataError
+from tensorfields.data.nerfstudio_camera_path import (
+    read_nerfstudio_camera_path,
+    write_nerfstudio_camera_path,
+)
 from tensorfields.data.procedural import look_at_origin
 from tensorfields.data.transforms import cameras_from_opengl
 
@@ -175,6 +177,17 @@ def test_two_keyframes_give_a_straight_even_line() -> None:
     line = positions[0] + expected * (positions[-1] - positions[0])
     torch.testing.assert_close(positions, line, atol=1e-5, rtol=0)
     assert (path.width, path.height) == (20, 15)
+
+
+def test_turning_on_the_spot_turns_evenly() -> None:
+    """Keyframes at one position (a pan): no division by a zero distance, an even turn."""
+    c2w = torch.eye(4).repeat(2, 1, 1)
+    c2w[1, :3, :3] = torch.tensor([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # 90 degrees about y
+    ones = torch.ones(2)
+    path = interpolate_path(Cameras(c2w, ones, ones, ones, ones, 2, 2), 10)
+    assert torch.isfinite(path.c2w).all() and (path.c2w[:, :3, 3] == 0).all()
+    yaw = torch.rad2deg(torch.atan2(path.c2w[:, 0, 2], path.c2w[:, 2, 2]))
+    assert yaw.numpy() == pytest.approx(np.linspace(0, 90, 10), abs=1e-3)
 
 
 def test_too_few_frames_for_the_keyframes() -> None:

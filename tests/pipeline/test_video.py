@@ -16,9 +16,9 @@ from torch import nn
 from tensorfields.cli import render as render_cli
 from tensorfields.cli import train as train_cli
 from tensorfields.cli.errors import run_cli
-from tensorfields.data.camera_paths import read_nerfstudio_camera_path
 from tensorfields.data.cameras import Cameras
 from tensorfields.data.humans.generate import make_humans_dataset
+from tensorfields.data.nerfstudio_camera_path import read_nerfstudio_camera_path
 from tensorfields.models.base import Model, RenderControl, RenderOutput
 from tensorfields.pipeline import video
 from tensorfields.pipeline.video import VideoDependencyError, even_size, render_video
@@ -180,7 +180,7 @@ def test_tf_render_of_a_monocular_migs_run_with_controls(tmp_path: Path) -> None
     render_cli.main([*args, "--control", "identity=1", "--control", "pose=2"])
     frames = sorted((run_dir / "renders" / "orbit" / "rgb").glob("*.png"))
     assert len(frames) == 3 and iio.imread(frames[0]).shape == (32, 32, 3)
-    with pytest.raises(ValueError, match=r"pose=99: out of 0\.\.3"):
+    with pytest.raises(ValueError, match=r"pose=99: out of 0\.\.\d+$"):
         render_cli.main([*args, "--control", "pose=99"])
     with pytest.raises(ValueError, match=r"offers identity \(0\.\.1\), pose"):
         render_cli.main([*args, "--control", "rank=1"])

@@ -9,9 +9,7 @@ the training motion. See :mod:`tensorfields.data.humans.layout` for the files wr
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from jaxtyping import Float
 
 from tensorfields.core.skinning import axis_angle_to_matrix, forward_kinematics
+from tensorfields.data.atomic_folder import write_folder_atomically
 from tensorfields.data.humans.characters import Identity, body_primitives, sample_identities
 from tensorfields.data.humans.layout import FORMAT, VERSION, read_dataset_json
 from tensorfields.data.humans.motions import (
@@ -165,9 +164,7 @@ def _is_complete(folder: Path, params: HumansParams) -> bool:
 
 
 def _render_into(folder: Path, params: HumansParams) -> None:
-    """Render into a temporary sibling of ``folder``, then swap it into place (an interrupted
-    render leaves nothing behind; an old ``folder`` is replaced only once the new one is done)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    """Render into ``folder`` atomically (see :func:`write_folder_atomically`)."""
     n = params.n_train_frames + params.n_test_frames + params.n_val_frames + params.n_ood_frames
     print(
         f"Rendering humans dataset ({params.n_identities} identities x {n} frames, "
@@ -176,21 +173,9 @@ def _render_into(folder: Path, params: HumansParams) -> None:
         flush=True,
     )
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    tmp.chmod(0o755)
-    try:
-        _render_dataset(params, tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            folder.rename(old / "dataset")
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished first
-            if not _is_complete(folder, params):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder_atomically(
+        folder, lambda tmp: _render_dataset(params, tmp), lambda: _is_complete(folder, params)
+    )
     print(f"  done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
