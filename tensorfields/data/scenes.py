@@ -16,7 +16,7 @@ import yaml
 
 from tensorfields.data.errors import DataError
 
-DATASETS = ("nerf_synthetic", "procedural")
+DATASETS = ("nerf_synthetic", "procedural", "zju_mocap")
 FORMATS = ("blender", "nerfstudio", "humans", "auto")
 
 
