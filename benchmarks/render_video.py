@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from tensorfields.cli.render import load_run
 from tensorfields.data.camera_paths import orbit_path
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
 from tensorfields.pipeline.trainer import Trainer
@@ -54,7 +54,7 @@ def main() -> None:
     if run is None:
         print(f"no --run given: training tensorf-vm on blocks for {args.steps} steps first")
         run = train_blocks(args.steps, root / "blocks_tensorf-vm", args.device)
-    config, model, step = load_run(run, torch.device(args.device))
+    config, model, step, *_ = load_run(run, torch.device(args.device))
     train = scene_data_for(config).train.cameras
     rows = []
     for size in args.sizes:

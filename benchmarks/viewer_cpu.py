@@ -22,9 +22,7 @@ import numpy as np
 import torch
 
 from tensorfields.data.errors import DataError, DataNotFoundError
-from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
-from tensorfields.pipeline.config import load_config
-from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
 from tensorfields.pipeline.trainer import Trainer
@@ -80,11 +78,7 @@ def main() -> None:
     if run_dir is None:
         print(f"No --run given: training tensorf-vm on the blocks scene for {args.steps} steps")
         run_dir = train_blocks(args.steps, args.output_dir)
-    config = load_config(run_dir / "config.yaml")
-    payload = load_checkpoint(latest_checkpoint(run_dir))
-    model = build_model(config)
-    model.load_checkpoint_state(payload["model"])
-    model.to(args.device)
+    config, model, step, *_ = load_run(run_dir, args.device)
     try:
         split = scene_data_for(config).train
     except (DataError, DataNotFoundError, FileNotFoundError) as exc:  # no data: a corner view
@@ -108,7 +102,7 @@ def main() -> None:
             print(json.dumps({"size": size, "mode": mode, "median_s": rows[-1][2]}), flush=True)
     print()
     print(
-        f"{config.method} on {config.scene}, step {payload.get('step', '?')} ({run_dir}); "
+        f"{config.method} on {config.scene}, step {step} ({run_dir}); "
         f"{args.frames} orbit frames, {args.threads} threads on {os.cpu_count()} cores, "
         f"{args.device}"
     )

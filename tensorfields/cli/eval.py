@@ -10,12 +10,10 @@ from typing import Literal
 import tyro
 
 from tensorfields.cli.errors import run_cli
-from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
-from tensorfields.pipeline.config import load_config
 from tensorfields.pipeline.evaluator import evaluate_split
 from tensorfields.pipeline.lpips import load_lpips
 from tensorfields.pipeline.rank_sweep import print_rank_sweep, rank_sweep, write_rank_sweep
-from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
 
@@ -50,11 +48,8 @@ def main(args: list[str]) -> None:
     opts = tyro.cli(EvalArgs, args=args, prog="tf-eval")
     if opts.rank is not None and opts.rank_sweep:
         raise ValueError("--rank and --rank-sweep exclude each other: the sweep visits every rank")
-    config = load_config(opts.run_dir / "config.yaml")
-    payload = load_checkpoint(latest_checkpoint(opts.run_dir))
     device = resolve_device(opts.device)
-    model = build_model(config)
-    model.load_checkpoint_state(payload["model"])
+    config, model, step, *_ = load_run(opts.run_dir)
     if opts.rank is not None:
         model.set_rank(opts.rank)
     model.to(device)
@@ -70,7 +65,7 @@ def main(args: list[str]) -> None:
     indices = list(range(0, len(split), opts.every))
     if opts.rank_sweep:
         rows = rank_sweep(model, split, indices, lpips)
-        title = f"{config.method} on {config.scene}, step {payload['step']}, {len(indices)} views"
+        title = f"{config.method} on {config.scene}, step {step}, {len(indices)} views"
         print_rank_sweep(rows, title)
         paths = write_rank_sweep(rows, out_dir, title)
         print("wrote " + ", ".join(map(str, paths)))
@@ -80,7 +75,7 @@ def main(args: list[str]) -> None:
     )
     at_rank = "" if opts.rank is None else f", rank {opts.rank}"
     print(
-        f"{config.method} on {config.scene}, step {payload['step']}{at_rank}, "
+        f"{config.method} on {config.scene}, step {step}{at_rank}, "
         f"{len(result['views'])} {opts.split} views"
     )
     for key, value in result["mean"].items():

@@ -13,11 +13,11 @@ import tyro
 
 from tensorfields.cli.errors import run_cli
 from tensorfields.data.gaussian_ply import write_gaussian_ply
-from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from tensorfields.pipeline.config import config_to_dict, load_config, save_config
+from tensorfields.pipeline.checkpoint import save_checkpoint
+from tensorfields.pipeline.config import config_to_dict, save_config
 from tensorfields.pipeline.mesh_export import extract_model_mesh, write_mesh
 from tensorfields.pipeline.point_cloud_export import extract_point_cloud, write_point_cloud
-from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
 
@@ -59,28 +59,9 @@ class ExportArgs:
     or pointcloud.ply)."""
 
 
-def check_run_dir(run_dir: Path) -> None:
-    """Fail with what is missing when ``run_dir`` is not a tf-train run directory."""
-    if not run_dir.is_dir():
-        raise FileNotFoundError(
-            f"{run_dir}: no such run directory (tf-export takes a folder written by tf-train, "
-            "holding config.yaml and checkpoints/last.pt)"
-        )
-    missing = [n for n in ("config.yaml", "checkpoints/last.pt") if not (run_dir / n).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{run_dir} is not a tf-train run directory: missing {' and '.join(missing)}"
-        )
-
-
 def main(args: list[str]) -> None:
     opts = tyro.cli(ExportArgs, args=args, prog="tf-export")
-    check_run_dir(opts.run_dir)
-    config = load_config(opts.run_dir / "config.yaml")
-    source = latest_checkpoint(opts.run_dir)
-    payload = load_checkpoint(source)
-    model = build_model(config)
-    model.load_checkpoint_state(payload["model"])
+    config, model, step, source, _ = load_run(opts.run_dir)
     export = opts.run_dir / "export"
     if opts.kind == "ply":
         out = opts.output or export / "splats.ply"
@@ -103,10 +84,10 @@ def main(args: list[str]) -> None:
         write_point_cloud(out, xyz, rgb)
         print(f"point cloud: {len(xyz)} points -> {out}")
     else:
-        export_slim(opts, config, payload, source, model)
+        export_slim(opts, config, step, source, model)
 
 
-def export_slim(opts: ExportArgs, config, payload: dict, source: Path, model) -> None:
+def export_slim(opts: ExportArgs, config, step: int, source: Path, model) -> None:
     """A smaller run directory holding the first ``opts.rank`` components only."""
     if opts.rank is None:
         raise ValueError("tf-export slim needs --rank")
@@ -119,7 +100,7 @@ def export_slim(opts: ExportArgs, config, payload: dict, source: Path, model) ->
         target,
         {
             "config": config_to_dict(config),
-            "step": payload["step"],
+            "step": step,
             "model": model.state_for_checkpoint(),
             "exported_from": str(source),
         },

@@ -25,9 +25,8 @@ from tensorfields.data.nerfstudio_camera_path import (
     write_nerfstudio_camera_path,
 )
 from tensorfields.models.base import Model
-from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
-from tensorfields.pipeline.config import ExperimentConfig, load_config
-from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.config import ExperimentConfig
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import evenly_spaced, scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
 from tensorfields.pipeline.video import check_mp4_support, render_video
@@ -71,22 +70,6 @@ class RenderArgs:
     control: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
     """A render setting NAME=VALUE the model offers (repeatable), e.g. MIGS: --control
     identity=1 --control pose=12."""
-
-
-def load_run(run_dir: Path, device: torch.device) -> tuple[ExperimentConfig, Model, int]:
-    """Config, trained model (on ``device``, in eval mode) and step of a run directory."""
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run directory (tf-train writes one)")
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(
-            f"{run_dir}: not a run directory: no config.yaml (tf-train writes config.yaml "
-            "and checkpoints/last.pt)"
-        )
-    config = load_config(run_dir / "config.yaml")
-    payload = load_checkpoint(latest_checkpoint(run_dir))
-    model = build_model(config)
-    model.load_checkpoint_state(payload["model"])
-    return config, model.to(device).eval(), int(payload["step"])
 
 
 def parse_controls(model: Model, items: tuple[str, ...]) -> dict[str, int]:
@@ -158,7 +141,7 @@ def main(args: list[str]) -> None:
         check_mp4_support()
     if (opts.fps is not None and opts.fps <= 0) or opts.seconds <= 0:
         raise ValueError("--fps and --seconds must be > 0")
-    config, model, step = load_run(opts.run_dir, resolve_device(opts.device))
+    config, model, step, *_ = load_run(opts.run_dir, resolve_device(opts.device))
     controls = parse_controls(model, opts.control)
     cameras, fps, name = camera_path(opts, config)
     if opts.save_path is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,7 @@ import tyro
 
 from tensorfields.cli.errors import run_cli
 from tensorfields.data.errors import DataError, DataNotFoundError
-from tensorfields.pipeline.checkpoint import latest_checkpoint, load_checkpoint
-from tensorfields.pipeline.config import load_config
-from tensorfields.pipeline.registry import build_model
+from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.trainer import resolve_device
 from tensorfields.viewer import import_viser
@@ -40,14 +37,8 @@ def open_run(opts: ViewerArgs):
     """The run's trained model on its device, and the viewer showing it (not yet blocking)."""
     from tensorfields.viewer.server import Viewer
 
-    config_path = opts.run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{opts.run_dir}: not a run directory (no config.yaml)")
-    config = load_config(config_path)
-    payload = load_checkpoint(latest_checkpoint(opts.run_dir))
-    model = build_model(config)
-    model.load_checkpoint_state(payload["model"])
-    model.to(resolve_device(opts.device))
+    run = load_run(opts.run_dir, resolve_device(opts.device))
+    config, model = run.config, run.model
     try:
         train_split = scene_data_for(config).train
     except (DataError, DataNotFoundError, FileNotFoundError) as exc:
@@ -63,7 +54,7 @@ def open_run(opts: ViewerArgs):
         max_resolution=opts.max_resolution,
         training=False,
     )
-    viewer.show_run(payload.get("step", 0), json.loads(payload.get("history", "[]")))
+    viewer.show_run(run.step, run.history)
     return viewer
 
 

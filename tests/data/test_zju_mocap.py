@@ -191,8 +191,8 @@ def test_feeds_the_migs_pipeline(zju, tmp_path: Path) -> None:
     """`tf-train migs --scene zju_mocap --data <folder of subjects>` trains, and the trained run
     renders the test views (too small here for SSIM, so no tf-eval)."""
     from tensorfields.cli import train as train_cli
-    from tensorfields.cli.render import load_run
     from tensorfields.pipeline.checkpoint import load_checkpoint
+    from tensorfields.pipeline.runs import load_run
     from tensorfields.pipeline.scene_data import scene_data_for
 
     out = tmp_path / "outputs"
@@ -206,7 +206,7 @@ def test_feeds_the_migs_pipeline(zju, tmp_path: Path) -> None:
     (run,) = (out / "zju_mocap" / "migs").iterdir()
     state = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     assert state["tensor.u2"].shape == (2, 4) and state["rest_joints"].shape == (2, 24, 3)
-    config, model, _ = load_run(run, torch.device("cpu"))
+    config, model, *_ = load_run(run)
     test = scene_data_for(config).test
     assert {name.split("_c")[0] for name in test.names} == set(SUBJECTS)
     for i in range(len(test)):

@@ -193,7 +193,7 @@ def test_tf_render_of_a_non_run_dir_is_a_clear_error(
         run_cli(render_cli.main, [str(tmp_path)])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "not a run directory: no config.yaml" in err and "Traceback" not in err
+    assert "not a tf-train run directory: missing config.yaml" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         run_cli(render_cli.main, [str(tmp_path / "nowhere"), "--path", "circle"])
     assert "no such run directory" in capsys.readouterr().err

@@ -257,7 +257,8 @@ def test_viewer_errors_are_one_line(tmp_path, capsys, monkeypatch) -> None:
     with pytest.raises(SystemExit) as info:
         run_cli(viewer_cli.main, [str(tmp_path)])
     assert info.value.code == 2
-    assert f"{tmp_path}: not a run directory (no config.yaml)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is not a tf-train run directory: missing config.yaml" in err
     monkeypatch.setitem(sys.modules, "viser", None)  # as if not installed
     with pytest.raises(SystemExit) as info:
         run_cli(train_cli.main, ["--scene", "blocks", "--viewer"])
