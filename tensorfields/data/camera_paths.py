@@ -72,9 +72,14 @@ def look_at(
     positions: Float[Tensor, "n 3"], target: Float[Tensor, "3"], up: Float[Tensor, "3"]
 ) -> Float[Tensor, "n 4 4"]:
     """OpenCV camera-to-world matrices at ``positions`` looking at ``target``, image-up along
-    ``up`` (as far as it is not the viewing direction)."""
+    ``up`` (as far as it is not the viewing direction; looking along ``up``, any right axis)."""
     forward = F.normalize(target - positions, dim=-1)
-    right = F.normalize(torch.linalg.cross(forward, up.expand_as(forward)), dim=-1)
+    right = torch.linalg.cross(forward, up.expand_as(forward))
+    along_up = right.norm(dim=-1, keepdim=True) < 1e-9
+    if along_up.any():
+        axis = torch.eye(3, dtype=forward.dtype)[forward.abs().argmin(dim=-1)]
+        right = torch.where(along_up, torch.linalg.cross(forward, axis), right)
+    right = F.normalize(right, dim=-1)
     down = torch.linalg.cross(forward, right)
     c2w = torch.zeros(len(positions), 4, 4, dtype=positions.dtype)
     c2w[:, :3, 0], c2w[:, :3, 1], c2w[:, :3, 2] = right, down, forward

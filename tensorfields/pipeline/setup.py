@@ -16,6 +16,7 @@ from tensorfields.pipeline.config import (
     load_config,
 )
 from tensorfields.pipeline.registry import DEFAULT_METHOD, METHODS, method_config
+from tensorfields.pipeline.runs import check_run_dir
 from tensorfields.pipeline.scene_data import apply_scene_preset
 
 
@@ -82,10 +83,9 @@ def _finetune_alias(args: list[str]) -> list[str]:
         elif not arg.startswith("--finetune-identity="):
             out.append(arg)
     if _flag_value(args, "--scene") is None:  # the scene preset the run was trained with
-        base = Path(_flag_value(args, "--model.finetune-from")) / "config.yaml"
-        if not base.is_file():
-            raise FileNotFoundError(f"{base.parent}: not a run directory (no config.yaml)")
-        out += ["--scene", load_config(base).scene]
+        run = Path(_flag_value(args, "--model.finetune-from"))
+        check_run_dir(run)
+        out += ["--scene", load_config(run / "config.yaml").scene]
     return [*out, "--data", data]
 
 

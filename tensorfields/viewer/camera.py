@@ -14,49 +14,16 @@ import math
 import numpy as np
 import torch
 
+from tensorfields.core.projection import quat_to_rotmat
+from tensorfields.core.skinning import rotmat_to_quat
+from tensorfields.data import camera_paths
 from tensorfields.data.cameras import Cameras
-
-
-def quaternion_to_matrix(wxyz) -> np.ndarray:
-    """Rotation matrix of a unit quaternion (w, x, y, z); the quaternion is normalised first."""
-    w, x, y, z = np.asarray(wxyz, dtype=np.float64) / np.linalg.norm(wxyz)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def matrix_to_quaternion(rotation) -> np.ndarray:
-    """Unit quaternion (w, x, y, z, with w >= 0) of a rotation matrix (Shepperd's method: divide
-    by the largest of the four candidate terms, so it stays accurate near 180 degrees)."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = np.trace(m)
-    candidates = [trace, m[0, 0], m[1, 1], m[2, 2]]
-    k = int(np.argmax(candidates))
-    if k == 0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif k == 1:
-        s = 2.0 * math.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 1e-12))
-        q = [(m[2, 1] - m[1, 2]) / s, s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif k == 2:
-        s = 2.0 * math.sqrt(max(1.0 + m[1, 1] - m[0, 0] - m[2, 2], 1e-12))
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(max(1.0 + m[2, 2] - m[0, 0] - m[1, 1], 1e-12))
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4]
-    q = np.array(q)
-    q /= np.linalg.norm(q)
-    return -q if q[0] < 0 else q
 
 
 def pose_to_c2w(position, wxyz) -> np.ndarray:
     """OpenCV camera-to-world 4x4 of a viser pose (position, wxyz)."""
     c2w = np.eye(4)
-    c2w[:3, :3] = quaternion_to_matrix(wxyz)
+    c2w[:3, :3] = quat_to_rotmat(torch.as_tensor(wxyz, dtype=torch.float64)[None])[0].numpy()
     c2w[:3, 3] = np.asarray(position, dtype=np.float64)
     return c2w
 
@@ -64,23 +31,17 @@ def pose_to_c2w(position, wxyz) -> np.ndarray:
 def c2w_to_pose(c2w) -> tuple[np.ndarray, np.ndarray]:
     """The viser (position, wxyz) of an OpenCV camera-to-world matrix (for frusta)."""
     c2w = np.asarray(c2w, dtype=np.float64)
-    return c2w[:3, 3].copy(), matrix_to_quaternion(c2w[:3, :3])
+    return c2w[:3, 3].copy(), rotmat_to_quat(torch.from_numpy(c2w[:3, :3].copy())).numpy()
 
 
 def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """OpenCV camera-to-world of a camera at ``position`` looking at ``target``, image up
-    towards ``up``."""
-    position = np.asarray(position, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - position
-    z /= np.linalg.norm(z)
-    x = np.cross(z, np.asarray(up, dtype=np.float64))
-    if np.linalg.norm(x) < 1e-9:  # looking along ``up``: any right vector will do
-        x = np.cross(z, np.eye(3)[np.argmin(np.abs(z))])
-    x /= np.linalg.norm(x)
-    c2w = np.eye(4)
-    c2w[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    c2w[:3, 3] = position
-    return c2w
+    """OpenCV camera-to-world of one camera at ``position`` looking at ``target``, image up
+    towards ``up``: :func:`~tensorfields.data.camera_paths.look_at` for numpy points."""
+
+    def vector(value) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(value, dtype=np.float64))
+
+    return camera_paths.look_at(vector(position)[None], vector(target), vector(up))[0].numpy()
 
 
 def frame_size(long_side: int, aspect: float) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tensorfields.core.projection import quat_to_rotmat
 from tensorfields.pipeline.trainer import Trainer
 from tensorfields.viewer.camera import (
     browser_camera,
@@ -17,7 +18,6 @@ from tensorfields.viewer.camera import (
     frame_size,
     look_at,
     pose_to_c2w,
-    quaternion_to_matrix,
 )
 from tensorfields.viewer.render import MODES, ModelAccess, ViewerRenderer, adaptive_size
 from tensorfields.viewer.scene import box_edges
@@ -53,7 +53,8 @@ def test_pose_round_trip() -> None:
         position, wxyz = c2w_to_pose(c2w)
         assert wxyz[0] >= 0 and np.linalg.norm(wxyz) == pytest.approx(1.0)
         np.testing.assert_allclose(pose_to_c2w(position, wxyz), c2w, atol=1e-9)
-        np.testing.assert_allclose(quaternion_to_matrix(-wxyz), c2w[:3, :3], atol=1e-9)
+        flipped = quat_to_rotmat(torch.from_numpy(-wxyz)[None])[0].numpy()
+        np.testing.assert_allclose(flipped, c2w[:3, :3], atol=1e-9)
     half_turn = np.diag([1.0, -1.0, -1.0, 1.0])  # 180 degrees about x: w = 0
     np.testing.assert_allclose(pose_to_c2w(*c2w_to_pose(half_turn)), half_turn, atol=1e-9)
 
