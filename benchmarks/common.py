@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from tensorfields.pipeline.evaluator import evaluate_split
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.scene_data import SceneData, scene_data_for
 from tensorfields.pipeline.setup import default_config
 from tensorfields.pipeline.trainer import Trainer
@@ -40,6 +41,7 @@ def train_for_minutes(
 def compare_methods(methods: list[str], name: str, description: str) -> None:
     """Train each method for the same ``--minutes`` with one preset, score every ``--every``-th
     test view, print one table (PSNR, SSIM, parameters, the model's own summary)."""
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from tensorfields.pipeline.evaluator import evaluate_split
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
 from tensorfields.pipeline.trainer import Trainer
@@ -29,6 +30,7 @@ def model_megabytes(model: torch.nn.Module) -> float:
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

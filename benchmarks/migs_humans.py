@@ -26,6 +26,7 @@ import torch
 from tensorfields.data.humans.generate import ensure_humans_dataset
 from tensorfields.data.humans.layout import load_humans_split
 from tensorfields.pipeline.evaluator import evaluate_split
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
 from tensorfields.pipeline.trainer import Trainer
@@ -71,6 +72,7 @@ def stored_parameters(trainer: Trainer, n: int, cp: bool) -> int:
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -35,6 +35,7 @@ from tensorfields.core.occupancy import OccupancyGrid, cell_centers, occupancy_b
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import render_transmittance
 from tensorfields.core.sampling import march_rays
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.representations.placement import voxel_means
 
 HEADER = (
@@ -165,6 +166,7 @@ def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rays", type=int, default=4096)

@@ -22,6 +22,7 @@ import torch
 
 from tensorfields.core.native import load_native
 from tensorfields.core.rasterize import rasterize_gaussians
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 
 SIZE, FOCAL = 400, 555.555
 
@@ -70,6 +71,7 @@ def time_backend(
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--counts", type=int, nargs="+", default=[10_000, 50_000, 200_000])

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from tensorfields.data.camera_paths import orbit_path
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
@@ -37,6 +38,7 @@ def train_blocks(steps: int, run_dir: Path, device: str) -> Path:
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -23,10 +23,12 @@ import torch
 from common import train_for_minutes
 
 from tensorfields.pipeline.evaluator import evaluate_split
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.rank_sweep import rank_sweep, write_rank_sweep
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tensorfields.data.errors import DataError, DataNotFoundError
+from tensorfields.pipeline.host_allocator import keep_freed_memory
 from tensorfields.pipeline.runs import load_run
 from tensorfields.pipeline.scene_data import scene_data_for
 from tensorfields.pipeline.setup import default_config
@@ -62,6 +63,7 @@ def orbit(view, centre: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray
 
 
 def main() -> None:
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

@@ -1,8 +1,10 @@
 """Lazy loader of the native core (``cuda/``): compiled on first use, never at import.
 
 The extension is built with ``torch.utils.cpp_extension.load`` into a cache folder
-(``$TF_CACHE_DIR/native/<torch version>/<cpu|cuda>``, else
-``~/.cache/tensorfields/native/<torch version>/<cpu|cuda>``); later processes reuse it. A build
+(``$TF_CACHE_DIR/native/<torch version>/<cpu|cuda>-<host CPU>``, else under
+``~/.cache/tensorfields``); later processes reuse it. The C++ is compiled for the host's own
+instruction set (``-march=native``: AVX-512 where the CPU has it), so the folder is keyed by
+the host CPU and a cache shared between different machines never runs foreign instructions. A build
 that fails is remembered for the life of the process and reported once on stderr, after which
 callers run the PyTorch reference. ``TF_BACKEND=torch`` never builds; ``TF_BACKEND=native``
 turns an unbuildable extension into an error instead of a fallback.
@@ -10,7 +12,9 @@ turns an unbuildable extension into an error instead of a fallback.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import sys
 import threading
 import time
@@ -35,10 +39,32 @@ CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu", "loc
 BACKENDS = ("torch", "native")
 
 
+def host_cpu_tag() -> str:
+    """A short key for the host CPU's model and instruction-set flags (what ``-march=native``
+    compiles for)."""
+    description = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            wanted = ("model name", "flags", "Features", "CPU part")
+            lines = {line.split(":")[0].strip(): line for line in cpuinfo if ":" in line}
+        description += "".join(lines.get(key, "") for key in wanted)
+    except OSError:  # not Linux: the machine and processor names are what there is
+        pass
+    return hashlib.sha1(description.encode()).hexdigest()[:10]
+
+
 def _default_build_dir(flavour: str) -> Path:
     base = os.environ.get("TF_CACHE_DIR")
     root = Path(base) if base else Path.home() / ".cache" / "tensorfields"
-    return root / "native" / torch.__version__ / flavour
+    return root / "native" / torch.__version__ / f"{flavour}-{host_cpu_tag()}"
+
+
+def _host_arch_flags() -> list[str]:
+    """``-march=native`` where the compiler is GCC or Clang on x86-64 or ARM64 (the wider
+    vectors of the host speed up the lookups' loops over channels)."""
+    if platform.machine().lower() in ("x86_64", "aarch64", "arm64"):
+        return ["-march=native"]
+    return []
 
 
 def _with_cuda() -> bool:
@@ -139,7 +165,7 @@ class NativeLoader:
             sources=[str(s) for s in sources],
             # No FMA contraction: the native ops must round like their PyTorch twins (marching
             # decides cell membership from the same float arithmetic).
-            extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", *defines],
+            extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", *_host_arch_flags(), *defines],
             extra_cuda_cflags=["-O3", *defines],
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),

@@ -306,3 +306,19 @@ def test_stale_build_lock_is_removed(tmp_path):
     os.utime(lock, (old, old))
     native._clear_stale_lock(tmp_path)
     assert not lock.exists()
+
+
+def test_build_folder_is_keyed_by_the_host_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    # The C++ is compiled with -march=native: a cache shared by two machines must not hand one
+    # the other's binary.
+    monkeypatch.setenv("TF_CACHE_DIR", str(tmp_path))
+    folder = native._default_build_dir("cpu")
+    assert folder.parent == tmp_path / "native" / torch.__version__
+    assert folder.name == f"cpu-{native.host_cpu_tag()}"
+    monkeypatch.setattr(native.platform, "processor", lambda: "another cpu")
+    monkeypatch.setattr(native, "open", _no_cpuinfo, raising=False)
+    assert native._default_build_dir("cpu") != folder
+
+
+def _no_cpuinfo(*args, **kwargs):
+    raise OSError("no /proc/cpuinfo here")
