@@ -8,11 +8,13 @@
 #include <cmath>
 #include <vector>
 
+#include "covering_job.h"
 #include "raster.h"
 
 namespace tf {
 
-// The ops each device implements (sources vm_interp, march, composite, occupancy, local_cp).
+// The ops each device implements (sources vm_interp, march, composite, occupancy, local_cp,
+// covering).
 #define TF_DECLARE_OPS(dev)                                                                     \
   at::Tensor vm_interp_fwd_##dev(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,  \
                                  const std::vector<at::Tensor>& lines, bool summed);          \
@@ -52,7 +54,11 @@ namespace tf {
   at::Tensor local_cp_mix_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& xyz,          \
                                     const at::Tensor& ids, const at::Tensor& weights,           \
                                     const at::Tensor& centres, double half_extent,              \
-                                    const at::Tensor& lines);
+                                    const at::Tensor& lines);                                   \
+  std::vector<at::Tensor> covering_tensors_##dev(                                               \
+      const at::Tensor& xyz, const at::Tensor& centres, double half_extent,                     \
+      const at::Tensor& aabb, at::IntArrayRef resolution, const at::Tensor& cell_slot,          \
+      const at::Tensor& table, int64_t k, double eps);
 
 TF_DECLARE_OPS(cpu)
 
@@ -323,6 +329,43 @@ at::Tensor local_cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz, const
               weights.contiguous(), centres.contiguous(), half_extent, lines.contiguous());
 }
 
+// xyz (n, 3) and centres (m, 3) of one float dtype; the index: aabb (6) of that dtype, its
+// resolution, cell_slot int64 (cells) and table int64 (slots, c), on xyz's device.
+std::vector<at::Tensor> covering(const at::Tensor& xyz, const at::Tensor& centres,
+                                 double half_extent, const at::Tensor& aabb,
+                                 std::vector<int64_t> resolution, const at::Tensor& cell_slot,
+                                 const at::Tensor& table, int64_t k, double eps) {
+  check_points(xyz);
+  TORCH_CHECK(centres.dim() == 2 && centres.size(1) == 3, "centres must be (m, 3), got ",
+              centres.sizes());
+  check_like(centres, xyz, centres.sizes(), "centres");
+  check_like(aabb, xyz, {6}, "aabb");
+  TORCH_CHECK(std::isfinite(half_extent) && half_extent > 0, "half_extent must be > 0, got ",
+              half_extent);
+  TORCH_CHECK(k >= 1 && k <= kMaxCovering, "k must lie in [1, ", kMaxCovering, "], got ", k);
+  TORCH_CHECK(resolution.size() == 3 && *std::min_element(resolution.begin(), resolution.end()) > 0,
+              "resolution must be 3 sizes > 0");
+  const int64_t cells = resolution[0] * resolution[1] * resolution[2];
+  TORCH_CHECK(cell_slot.dim() == 1 && cell_slot.size(0) == cells &&
+                  cell_slot.scalar_type() == at::kLong && cell_slot.device() == xyz.device(),
+              "cell_slot must be int64 (", cells, ") on xyz's device, got ", cell_slot.sizes());
+  TORCH_CHECK(table.dim() == 2 && table.scalar_type() == at::kLong &&
+                  table.device() == xyz.device(),
+              "table must be int64 (slots, c) on xyz's device, got ", table.sizes());
+  if (xyz.is_cpu()) {  // a GPU check would need a sync
+    if (cell_slot.numel() > 0)
+      TORCH_CHECK(cell_slot.max().item<int64_t>() < table.size(0) &&
+                      cell_slot.min().item<int64_t>() >= -1,
+                  "cell_slot must lie in [-1, slots)");
+    if (table.numel() > 0)
+      TORCH_CHECK(table.max().item<int64_t>() < centres.size(0) &&
+                      table.min().item<int64_t>() >= -1,
+                  "table ids must lie in [-1, m)");
+  }
+  TF_DISPATCH(xyz, covering_tensors, xyz.contiguous(), centres.contiguous(), half_extent,
+              aabb.contiguous(), resolution, cell_slot.contiguous(), table.contiguous(), k, eps);
+}
+
 // means2d (n, 2), conics (n, 3), colors (n, C), opacities (n), background (C) or empty, all CPU
 // and one float dtype; ids int64 (isects) in [0, n); offsets int64 (tiles + 1), nondecreasing.
 void check_raster(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
@@ -424,6 +467,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("local_cp_mix_bwd", &tf::local_cp_bwd, "grad of the lines (none for xyz or weights)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("ids"), py::arg("weights"),
         py::arg("centres"), py::arg("half_extent"), py::arg("lines"));
+  m.def("covering_tensors", &tf::covering,
+        "(ids (n, k), weights (n, k)): the k nearest cubes holding each point, IDW weights",
+        py::arg("xyz"), py::arg("centres"), py::arg("half_extent"), py::arg("aabb"),
+        py::arg("resolution"), py::arg("cell_slot"), py::arg("table"), py::arg("k"),
+        py::arg("eps"));
   m.def("rasterize_fwd", &tf::raster_fwd, "(render (h, w, C), alpha (h, w)), CPU only",
         py::arg("means2d"), py::arg("conics"), py::arg("colors"), py::arg("opacities"),
         py::arg("background"), py::arg("width"), py::arg("height"), py::arg("tile_size"),

@@ -25,6 +25,7 @@ __all__ = [
     "build_tensor_index",
     "covering_tensors",
     "covering_tensors_brute",
+    "covering_tensors_torch",
     "is_covered",
     "local_cp_features",
     "local_cp_mix",
@@ -32,6 +33,8 @@ __all__ = [
 
 # Inverse-distance weights 1 / (d + eps), as in the official code.
 IDW_EPS = 1e-6
+# The native lookup keeps each point's list on the stack (cuda/covering_job.h).
+MAX_NATIVE_K = 16
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def build_tensor_index(
         raise ValueError(f"cell_size and half_extent must be > 0, got {cell_size}, {half_extent}")
     device = centres.device
     if centres.shape[0] == 0:
-        aabb = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 1.0], device=device)
+        aabb = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 1.0], device=device, dtype=centres.dtype)
     else:
         aabb = torch.cat([centres.amin(0) - half_extent, centres.amax(0) + half_extent])
     extent = aabb[3:] - aabb[:3]
@@ -72,7 +75,8 @@ def build_tensor_index(
     span = int((hi - lo + 1).clamp(min=0).max()) if centres.shape[0] else 0
     if span == 0:
         empty = torch.full((cells,), -1, dtype=torch.long, device=device)
-        return TensorIndex(aabb, resolution, empty, torch.zeros(0, 1, dtype=torch.long))
+        none = torch.zeros(0, 1, dtype=torch.long, device=device)
+        return TensorIndex(aabb, resolution, empty, none)
     steps = torch.arange(span, device=device)
     offsets = torch.stack(torch.meshgrid(steps, steps, steps, indexing="ij"), -1).reshape(-1, 3)
     ijk = lo[:, None, :] + offsets[None]  # (n, span^3, 3)
@@ -139,8 +143,35 @@ def covering_tensors(
     index: TensorIndex,
     k: int = 4,
 ) -> tuple[Int[Tensor, "n k"], Float[Tensor, "n k"]]:
-    """The ``k`` cubes nearest to each point among those covering it (id -1: none), and their
-    normalised inverse-distance weights ``1 / (d + 1e-6)`` (0 for none)."""
+    """The ``k`` cubes nearest to each point among those covering it (id -1: none), in
+    ascending distance, and their normalised inverse-distance weights ``1 / (d + 1e-6)`` (0 for
+    none). Native (``cuda/covering.*``) where built, else :func:`covering_tensors_torch`."""
+    ops = ops_for([xyz, centres, index.aabb], no_grad=[xyz, centres])
+    if ops is None or not 1 <= k <= MAX_NATIVE_K:
+        return covering_tensors_torch(xyz, centres, half_extent, index, k)
+    device = xyz.device
+    ids, weights = ops.covering_tensors(
+        xyz,
+        centres,
+        half_extent,
+        index.aabb,
+        list(index.resolution),
+        index.cell_slot.to(device),
+        index.table.to(device),
+        k,
+        IDW_EPS,
+    )
+    return ids, weights
+
+
+def covering_tensors_torch(
+    xyz: Float[Tensor, "n 3"],
+    centres: Float[Tensor, "m 3"],
+    half_extent: float,
+    index: TensorIndex,
+    k: int = 4,
+) -> tuple[Int[Tensor, "n k"], Float[Tensor, "n k"]]:
+    """PyTorch twin of :func:`covering_tensors` (same signature, same result)."""
     return _nearest_covering(xyz, _candidates(xyz, index), centres, half_extent, k)
 
 

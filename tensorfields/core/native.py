@@ -33,9 +33,17 @@ CPU_SOURCES = (
     "composite.cpp",
     "occupancy.cpp",
     "local_cp.cpp",
+    "covering.cpp",
     "raster.cpp",
 )
-CUDA_SOURCES = ("vm_interp.cu", "march.cu", "composite.cu", "occupancy.cu", "local_cp.cu")
+CUDA_SOURCES = (
+    "vm_interp.cu",
+    "march.cu",
+    "composite.cu",
+    "occupancy.cu",
+    "local_cp.cu",
+    "covering.cu",
+)
 BACKENDS = ("torch", "native")
 
 

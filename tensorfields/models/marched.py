@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from tensorfields.core.bitfield import pack_bits
@@ -30,6 +30,7 @@ from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import accumulate_along_rays, render_transmittance
 from tensorfields.core.sampling import march_rays, sample_points
 from tensorfields.models.base import Model, ModelConfig, RenderOutput
+from tensorfields.representations.radiance_field import Located
 
 
 @dataclass
@@ -96,6 +97,10 @@ class MarchedFieldConfig(ModelConfig):
             "hidden": self.mlp_width,
             "shading_precision": self.shading_precision,
         }
+
+
+def _select(located: Located | None, mask: Bool[Tensor, " n"]) -> Located | None:
+    return None if located is None else located[mask]
 
 
 class MarchedFieldModel(Model):
@@ -201,12 +206,13 @@ class MarchedFieldModel(Model):
         xyz = sample_points(origins, directions, ray_idx, t0, t1)
         field = self.field
         reuse = None
+        located = field.locate(xyz)  # the field's lookups, shared by the passes below
         if torch.is_grad_enabled() and ray_idx.numel() > 0:
             # A cheap no-grad pass finds where each ray is already opaque; samples behind that
             # point cannot change the image, so the differentiable pass skips them (and reuses
             # the densities of the others instead of recomputing them).
             with torch.no_grad():
-                features = field.density_features(xyz)
+                features = field.density_features(xyz, located=located)
                 _, transmittance = render_transmittance(
                     field.density_from_features(features) * cfg.distance_scale,
                     t0,
@@ -218,13 +224,14 @@ class MarchedFieldModel(Model):
             alive = transmittance > cfg.termination_threshold
             ray_idx, t0, t1, xyz = ray_idx[alive], t0[alive], t1[alive], xyz[alive]
             reuse = features[alive]
-        features = field.density_features(xyz, reuse)
+            located = _select(located, alive)
+        features = field.density_features(xyz, reuse, located)
         sigmas = field.density_from_features(features) * cfg.distance_scale
         weights, _ = render_transmittance(sigmas, t0, t1, ray_idx, n)
         acc = accumulate_along_rays(weights, ray_idx, None, n)[:, 0]
         depth = accumulate_along_rays(weights, ray_idx, (0.5 * (t0 + t1))[:, None], n)[:, 0]
         shade = weights > cfg.weight_threshold
-        rgbs = self.field.color(xyz[shade], directions[ray_idx[shade]])
+        rgbs = field.color(xyz[shade], directions[ray_idx[shade]], _select(located, shade))
         rgb = accumulate_along_rays(weights[shade], ray_idx[shade], rgbs, n)
         rgb = rgb + (1.0 - acc)[:, None] * self.background
         stats = {"samples": float(ray_idx.numel()), "shaded": float(shade.sum())}

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from tensorfields.representations.shading import MLPFeaHead, Precision
+
+
+class Located(Protocol):
+    """What :meth:`RadianceField.locate` returns: lookups for n points, sliceable by a mask."""
+
+    def __getitem__(self, mask: Bool[Tensor, " n"]) -> Located: ...
 
 
 class RadianceField(nn.Module):
@@ -29,8 +37,17 @@ class RadianceField(nn.Module):
         self.density_shift = density_shift
         self.head = MLPFeaHead(appearance_dim, feature_pe, view_pe, hidden, shading_precision)
 
+    def locate(self, xyz: Float[Tensor, "n 3"]) -> Located | None:
+        """Per-point lookups that ``density_features`` and ``color`` can share across the passes
+        of one render (sliced with a boolean mask as samples drop out); None when the field has
+        nothing worth sharing."""
+        return None
+
     def density_features(
-        self, xyz: Float[Tensor, "n 3"], reuse: Float[Tensor, " n"] | None = None
+        self,
+        xyz: Float[Tensor, "n 3"],
+        reuse: Float[Tensor, " n"] | None = None,
+        located: Located | None = None,
     ) -> Float[Tensor, " n"]:
         raise NotImplementedError
 

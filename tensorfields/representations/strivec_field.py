@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from tensorfields.core.local_tensors import (
@@ -37,6 +37,24 @@ class Scale:
     """Half the side of each tensor's cube (larger than voxel / 2: neighbours overlap)."""
     density_rank: int
     appearance_rank: int
+
+
+@dataclass(frozen=True)
+class CoveringCubes:
+    """Per scale, the K covering cubes of n points (id -1: none) and their IDW weights."""
+
+    ids: list[Int[Tensor, "n k"]]
+    weights: list[Float[Tensor, "n k"]]
+
+    def __getitem__(self, mask: Bool[Tensor, " n"]) -> CoveringCubes:
+        return CoveringCubes([i[mask] for i in self.ids], [w[mask] for w in self.weights])
+
+    def covered(self) -> Bool[Tensor, " n"]:
+        """Points some cube covers at every scale."""
+        covered = self.ids[0][:, 0] >= 0
+        for ids in self.ids[1:]:
+            covered = covered & (ids[:, 0] >= 0)
+        return covered
 
 
 class StrivecField(RadianceField):
@@ -155,16 +173,25 @@ class StrivecField(RadianceField):
             self._index_key = key
         return self._indices
 
+    def locate(self, xyz: Float[Tensor, "n 3"]) -> CoveringCubes:
+        """Each point's K nearest covering cubes and weights at every scale: found once per
+        render and shared by the density passes and the colour."""
+        ids, weights = [], []
+        for level, scale in enumerate(self.scales):
+            found = covering_tensors(
+                xyz, self.centres(level), scale.half_extent, self.indices()[level], self.top_k
+            )
+            ids.append(found[0])
+            weights.append(found[1])
+        return CoveringCubes(ids, weights)
+
     def _mix(
-        self, xyz: Float[Tensor, "n 3"], level: int, lines: Tensor
-    ) -> tuple[Float[Tensor, "n r"], Bool[Tensor, " n"]]:
+        self, xyz: Float[Tensor, "n 3"], level: int, lines: Tensor, cubes: CoveringCubes
+    ) -> Float[Tensor, "n r"]:
         """IDW mix of the K nearest covering tensors' component products at one scale."""
-        scale, centres = self.scales[level], self.centres(level)
-        ids, weights = covering_tensors(
-            xyz, centres, scale.half_extent, self.indices()[level], self.top_k
-        )
-        out = local_cp_mix(xyz, ids, weights, centres, scale.half_extent, lines)
-        return out, (ids >= 0).any(1)
+        scale = self.scales[level]
+        ids, weights = cubes.ids[level], cubes.weights[level]
+        return local_cp_mix(xyz, ids, weights, self.centres(level), scale.half_extent, lines)
 
     def coverage(self, xyz: Float[Tensor, "n 3"]) -> Bool[Tensor, " n"]:
         """Points covered at every scale (elsewhere the field is empty)."""
@@ -175,25 +202,29 @@ class StrivecField(RadianceField):
         return covered
 
     def density_features(
-        self, xyz: Float[Tensor, "n 3"], reuse: Float[Tensor, " n"] | None = None
+        self,
+        xyz: Float[Tensor, "n 3"],
+        reuse: Float[Tensor, " n"] | None = None,
+        located: CoveringCubes | None = None,
     ) -> Float[Tensor, " n"]:
         """Density features summed over scales; -inf where some scale does not cover the point.
-        (``reuse`` is accepted for the renderer's interface; the lookups are recomputed.)"""
+        (``reuse`` is accepted for the renderer's interface; the products are recomputed.)"""
+        cubes = self.locate(xyz) if located is None else located
         total = xyz.new_zeros(xyz.shape[0])
-        covered = torch.ones(xyz.shape[0], dtype=torch.bool, device=xyz.device)
         for level, lines in enumerate(self.density_lines):
-            mixed, hit = self._mix(xyz, level, lines)
-            total = total + mixed.sum(1)
-            covered &= hit
-        return total.masked_fill(~covered, float("-inf"))
+            total = total + self._mix(xyz, level, lines, cubes).sum(1)
+        return total.masked_fill(~cubes.covered(), float("-inf"))
 
     def color(
-        self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]
+        self,
+        xyz: Float[Tensor, "n 3"],
+        view_dirs: Float[Tensor, "n 3"],
+        located: CoveringCubes | None = None,
     ) -> Float[Tensor, "n 3"]:
+        cubes = self.locate(xyz) if located is None else located
         features = None
         for level, lines in enumerate(self.appearance_lines):
-            mixed, _ = self._mix(xyz, level, lines)
-            projected = self.bases[level](mixed)
+            projected = self.bases[level](self._mix(xyz, level, lines, cubes))
             features = projected if features is None else features + projected
         return self.head(features, view_dirs)
 

@@ -56,7 +56,10 @@ class TensoRFField(RadianceField):
         return (xyz - self.aabb[:3]) / (self.aabb[3:] - self.aabb[:3]) * 2.0 - 1.0
 
     def density_features(
-        self, xyz: Float[Tensor, "n 3"], reuse: Float[Tensor, " n"] | None = None
+        self,
+        xyz: Float[Tensor, "n 3"],
+        reuse: Float[Tensor, " n"] | None = None,
+        located: None = None,
     ) -> Float[Tensor, " n"]:
         """Summed density factors at world points (before the shift and softplus); ``reuse``
         is this function's no-grad result for the same points, so a differentiable pass after
@@ -64,7 +67,7 @@ class TensoRFField(RadianceField):
         return self.density_field.summed(self.normalize(xyz), reuse)
 
     def color(
-        self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"]
+        self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"], located: None = None
     ) -> Float[Tensor, "n 3"]:
         features = self.basis(self.appearance_field.features(self.normalize(xyz)))
         return self.head(features, view_dirs)

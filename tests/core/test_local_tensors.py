@@ -12,6 +12,7 @@ from tensorfields.core.local_tensors import (
     build_tensor_index,
     covering_tensors,
     covering_tensors_brute,
+    covering_tensors_torch,
     local_cp_features,
 )
 from tensorfields.representations.placement import (
@@ -161,3 +162,72 @@ def test_native_mix_rejects_bad_inputs(native_module) -> None:
         native_module.local_cp_mix_fwd(xyz, ids, weights, centres, half, lines[:, :2])
     with pytest.raises(RuntimeError, match="half_extent must be > 0"):
         native_module.local_cp_mix_fwd(xyz, ids, weights, centres, 0.0, lines)
+
+
+def _lookup_case(name: str, dtype, device):
+    """Cubes and points for the native lookup: random, all outside, no cubes, a lattice
+    (ties: equidistant cubes), a point on a cube's face, one cube."""
+    gen = torch.Generator().manual_seed(7)
+    half = 0.15
+    if name == "lattice":
+        axis = torch.arange(-2, 3, dtype=dtype) * 0.2
+        centres = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+        xyz = torch.cat([torch.zeros(1, 3, dtype=dtype) + 0.1, torch.rand(500, 3, generator=gen)])
+        xyz = xyz.to(dtype) * 0.8 - 0.4
+    else:
+        count = {"random": 300, "outside": 50, "none": 0, "one": 1}[name]
+        centres = torch.rand(count, 3, generator=gen, dtype=dtype) * 2 - 1
+        xyz = torch.rand(4000, 3, generator=gen, dtype=dtype) * 2.6 - 1.3
+        if name == "outside":
+            xyz = xyz + 5.0
+        if count:
+            xyz[0] = centres[0] + torch.tensor([half, 0.0, -half], dtype=dtype)  # on the faces
+    index = build_tensor_index(centres, half, half)
+    return [t.to(device) for t in (xyz, centres)] + [half, index]
+
+
+def _on_device(index, device):
+    fields = {f: getattr(index, f) for f in ("aabb", "resolution", "cell_slot", "table")}
+    for name in ("aabb", "cell_slot", "table"):
+        fields[name] = fields[name].to(device)
+    return type(index)(**fields)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", ["random", "outside", "none", "lattice", "one"])
+@pytest.mark.parametrize("k", [1, 4, 8])
+def test_native_lookup_matches_reference(native_module, device, dtype, case, k) -> None:
+    xyz, centres, half, index = _lookup_case(case, dtype, device)
+    index = _on_device(index, device)
+    ref_ids, ref_weights = covering_tensors_torch(xyz, centres, half, index, k)
+    ids, weights = native_module.covering_tensors(
+        xyz,
+        centres,
+        half,
+        index.aabb,
+        list(index.resolution),
+        index.cell_slot,
+        index.table,
+        k,
+        1e-6,
+    )
+    # Equidistant cubes may come in either order: compare as sets of (id, weight) per point.
+    order, ref_order = ids.sort(1).indices, ref_ids.sort(1).indices
+    assert torch.equal(ids.gather(1, order), ref_ids.gather(1, ref_order))
+    torch.testing.assert_close(weights.gather(1, order), ref_weights.gather(1, ref_order))
+    if case != "lattice":  # no ties: the same order
+        assert torch.equal(ids, ref_ids)
+    assert (covering_tensors(xyz, centres, half, index, k)[0] == ids).all()  # the public op
+
+
+def test_native_lookup_rejects_bad_inputs(native_module) -> None:
+    xyz, centres, half, index = _lookup_case("random", torch.float32, "cpu")
+    args = [xyz, centres, half, index.aabb, list(index.resolution), index.cell_slot, index.table]
+    with pytest.raises(RuntimeError, match="k must lie in"):
+        native_module.covering_tensors(*args, 17, 1e-6)
+    with pytest.raises(RuntimeError, match="table ids must lie in"):
+        native_module.covering_tensors(*args[:6], index.table + 1000, 4, 1e-6)
+    with pytest.raises(RuntimeError, match="cell_slot must be int64"):
+        native_module.covering_tensors(*args[:5], index.cell_slot[:-1], index.table, 4, 1e-6)
+    with pytest.raises(RuntimeError, match="half_extent must be > 0"):
+        native_module.covering_tensors(xyz, centres, -1.0, *args[3:], 4, 1e-6)

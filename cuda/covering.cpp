@@ -1,0 +1,45 @@
+// Strivec's covering-cube lookup on CPU: per point, the k nearest cubes holding it among the
+// candidates its index cell lists, and their normalised inverse-distance weights (see
+// covering_job.h; the oracle is covering_tensors in tensorfields/core/local_tensors.py).
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+#include "covering_job.h"
+
+namespace tf {
+
+std::vector<at::Tensor> covering_tensors_cpu(const at::Tensor& xyz, const at::Tensor& centres,
+                                             double half_extent, const at::Tensor& aabb,
+                                             at::IntArrayRef resolution,
+                                             const at::Tensor& cell_slot,
+                                             const at::Tensor& table, int64_t k, double eps) {
+  const int64_t n = xyz.size(0);
+  auto ids = at::empty({n, k}, xyz.options().dtype(at::kLong));
+  auto weights = at::empty({n, k}, xyz.options());
+  AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "covering_tensors_cpu", [&] {
+    const Covering<scalar_t> job{xyz.data_ptr<scalar_t>(),
+                                 centres.data_ptr<scalar_t>(),
+                                 aabb.data_ptr<scalar_t>(),
+                                 cell_slot.data_ptr<int64_t>(),
+                                 table.data_ptr<int64_t>(),
+                                 {resolution[0], resolution[1], resolution[2]},
+                                 n,
+                                 table.size(0),
+                                 table.size(1),
+                                 k,
+                                 static_cast<scalar_t>(half_extent),
+                                 static_cast<scalar_t>(eps)};
+    int64_t* out_ids = ids.data_ptr<int64_t>();
+    scalar_t* out_w = weights.data_ptr<scalar_t>();
+    at::parallel_for(0, n, 1024, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) job.lookup(i, out_ids, out_w);
+    });
+  });
+  return {ids, weights};
+}
+
+}  // namespace tf
