@@ -144,7 +144,7 @@ def rendering_rows(rays: int, device: torch.device, repeats: int) -> list[str]:
 
 
 def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
-    """Strivec's mix at its finest lego scale: ~1100 cubes (0.1 voxels of a shell of points),
+    """Strivec's covering-cube lookup and mix at its finest lego scale: ~1100 cubes (0.1 voxels of a shell of points),
     half-extent 0.075, lines of 32 nodes, up to 4 cubes per point."""
     gen = torch.Generator().manual_seed(3)
     shell = torch.nn.functional.normalize(torch.randn(20000, 3, generator=gen), dim=-1) * 0.8
@@ -153,7 +153,10 @@ def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
     index = build_tensor_index(centres, half, half)
     points = xyz[is_covered(xyz, centres, half, index)]
     ids, weights = covering_tensors(points, centres, half, index, 4)
-    rows = []
+    rows = [
+        _row("covering", "k=4", f"{len(centres)} cubes, {len(xyz)} pts",
+             lambda: covering_tensors(xyz, centres, half, index, 4)[1], [], repeats)
+    ]  # fmt: skip
     for rank in (16, 48):
         lines = (0.2 * torch.randn(3, len(centres), 32, rank, generator=gen)).to(xyz.device)
         lines.requires_grad_()

@@ -29,6 +29,7 @@ __all__ = [
     "is_covered",
     "local_cp_features",
     "local_cp_mix",
+    "local_cp_sums",
 ]
 
 # Inverse-distance weights 1 / (d + eps), as in the official code.
@@ -230,3 +231,51 @@ def local_cp_mix(
     if ops is None:
         return local_cp_mix_torch(xyz, ids, weights, centres, half_extent, lines)
     return _LocalCPMix.apply(ops, xyz, ids, weights, centres, half_extent, lines)
+
+
+class _LocalCPSums(torch.autograd.Function):
+    """``value`` (already known) as the sum over parts of the mixes' component sums; the
+    backward gives every part's lines their gradient with the native mix backward."""
+
+    @staticmethod
+    def forward(ctx, ops, value, xyz, parts, *lines):
+        ctx.ops, ctx.parts = ops, [(ids, w, c, half) for ids, w, c, half, _ in parts]
+        ctx.save_for_backward(xyz, *[line.detach().contiguous() for line in lines])
+        return value.detach().clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, *lines = ctx.saved_tensors
+        grads = []
+        for (ids, weights, centres, half), part_lines in zip(ctx.parts, lines, strict=True):
+            grad_mix = grad_out[:, None].expand(-1, part_lines.shape[3]).contiguous()
+            grads.append(
+                ctx.ops.local_cp_mix_bwd(grad_mix, xyz, ids, weights, centres, half, part_lines)
+            )
+        return None, None, None, None, *grads
+
+
+def local_cp_sums(
+    xyz: Float[Tensor, "n 3"],
+    parts: list[tuple[Tensor, Tensor, Tensor, float, Tensor]],
+    value: Float[Tensor, " n"] | None = None,
+) -> Float[Tensor, " n"]:
+    """``sum over parts of local_cp_mix(xyz, *part).sum(1)``, each part ``(ids, weights,
+    centres, half_extent, lines)`` (a Strivec density: every scale's components summed).
+
+    ``value``: this result for these points from an earlier no-grad pass (the renderer's);
+    the native path returns it and runs only the backward, as the VM lookups do.
+    """
+    ops = None
+    if value is not None and parts:
+        floats = [xyz, value] + [t for ids, w, c, _, lines in parts for t in (w, c, lines)]
+        ops = ops_for(floats, no_grad=[xyz] + [t for _, w, c, _, _ in parts for t in (w, c)])
+    if ops is None:
+        total = xyz.new_zeros(xyz.shape[0])
+        for part in parts:
+            total = total + local_cp_mix(xyz, *part).sum(1)
+        return total
+    if value.shape != (xyz.shape[0],):
+        raise ValueError(f"value must be ({xyz.shape[0]},), got {tuple(value.shape)}")
+    return _LocalCPSums.apply(ops, value, xyz, parts, *[part[4] for part in parts])

@@ -23,6 +23,7 @@ from tensorfields.core.local_tensors import (
     covering_tensors,
     is_covered,
     local_cp_mix,
+    local_cp_sums,
 )
 from tensorfields.representations.radiance_field import RadianceField
 
@@ -208,11 +209,15 @@ class StrivecField(RadianceField):
         located: CoveringCubes | None = None,
     ) -> Float[Tensor, " n"]:
         """Density features summed over scales; -inf where some scale does not cover the point.
-        (``reuse`` is accepted for the renderer's interface; the products are recomputed.)"""
+        ``reuse``: this result for these points from a no-grad pass (only the backward runs)."""
         cubes = self.locate(xyz) if located is None else located
-        total = xyz.new_zeros(xyz.shape[0])
-        for level, lines in enumerate(self.density_lines):
-            total = total + self._mix(xyz, level, lines, cubes).sum(1)
+        parts = [
+            (cubes.ids[level], cubes.weights[level], self.centres(level), scale.half_extent, lines)
+            for level, (scale, lines) in enumerate(
+                zip(self.scales, self.density_lines, strict=True)
+            )
+        ]
+        total = local_cp_sums(xyz, parts, reuse)
         return total.masked_fill(~cubes.covered(), float("-inf"))
 
     def color(

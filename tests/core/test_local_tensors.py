@@ -14,6 +14,7 @@ from tensorfields.core.local_tensors import (
     covering_tensors_brute,
     covering_tensors_torch,
     local_cp_features,
+    local_cp_sums,
 )
 from tensorfields.representations.placement import (
     farthest_point_sampling,
@@ -231,3 +232,34 @@ def test_native_lookup_rejects_bad_inputs(native_module) -> None:
         native_module.covering_tensors(*args[:5], index.cell_slot[:-1], index.table, 4, 1e-6)
     with pytest.raises(RuntimeError, match="half_extent must be > 0"):
         native_module.covering_tensors(xyz, centres, -1.0, *args[3:], 4, 1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reused_sums_give_the_reference_gradients(native_module, device, dtype) -> None:
+    # Two "scales" of cubes over the same points: with the no-grad value passed in, the result
+    # is that value and the lines get the gradients of the recomputed reference.
+    parts = []
+    xyz = None
+    for seed, rank in ((0, 3), (1, 5)):
+        inputs = _mix_inputs(200, 30, 4, dtype, device, seed=seed)
+        xyz = inputs[0] if xyz is None else xyz
+        ids, weights, centres, half, lines = inputs[1:]
+        parts.append((ids, weights, centres, half, lines[..., :rank].clone().requires_grad_()))
+    with torch.no_grad():
+        value = local_cp_sums(xyz, parts)
+    reference = sum(local_cp_mix_torch(xyz, *part).sum(1) for part in parts)
+    reused = local_cp_sums(xyz, parts, value)
+    assert "LocalCPSums" in type(reused.grad_fn).__name__
+    assert torch.equal(reused, value)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(reused, reference, **tol)
+    grad = torch.randn_like(reference)
+    lines = [part[4] for part in parts]
+    for got, expected in zip(
+        torch.autograd.grad(reused, lines, grad),
+        torch.autograd.grad(reference, lines, grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, expected, **tol)
+    with pytest.raises(ValueError, match="value must be"):
+        local_cp_sums(xyz, parts, value[:-1])
