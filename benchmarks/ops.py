@@ -144,8 +144,8 @@ def rendering_rows(rays: int, device: torch.device, repeats: int) -> list[str]:
 
 
 def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
-    """Strivec's covering-cube lookup and mix at its finest lego scale: ~1100 cubes (0.1 voxels of a shell of points),
-    half-extent 0.075, lines of 32 nodes, up to 4 cubes per point."""
+    """Strivec's covering-cube lookup and mix at its finest lego scale: ~1100 cubes (0.1
+    voxels of a shell of points), half-extent 0.075, lines of 32 nodes, up to 4 cubes a point."""
     gen = torch.Generator().manual_seed(3)
     shell = torch.nn.functional.normalize(torch.randn(20000, 3, generator=gen), dim=-1) * 0.8
     centres = voxel_means(shell, 0.1).to(xyz.device)

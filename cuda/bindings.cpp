@@ -14,7 +14,7 @@
 namespace tf {
 
 // The ops each device implements (sources vm_interp, march, composite, occupancy, local_cp,
-// covering).
+// covering, encoding).
 #define TF_DECLARE_OPS(dev)                                                                     \
   at::Tensor vm_interp_fwd_##dev(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,  \
                                  const std::vector<at::Tensor>& lines, bool summed);          \
@@ -58,7 +58,11 @@ namespace tf {
   std::vector<at::Tensor> covering_tensors_##dev(                                               \
       const at::Tensor& xyz, const at::Tensor& centres, double half_extent,                     \
       const at::Tensor& aabb, at::IntArrayRef resolution, const at::Tensor& cell_slot,          \
-      const at::Tensor& table, int64_t k, double eps);
+      const at::Tensor& table, int64_t k, double eps);                                          \
+  at::Tensor shading_input_fwd_##dev(const at::Tensor& features, const at::Tensor& dirs,        \
+                                     int64_t feature_pe, int64_t view_pe);                      \
+  at::Tensor shading_input_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& out,         \
+                                     int64_t n_features, int64_t feature_pe, int64_t view_pe);
 
 TF_DECLARE_OPS(cpu)
 
@@ -366,6 +370,36 @@ std::vector<at::Tensor> covering(const at::Tensor& xyz, const at::Tensor& centre
               aabb.contiguous(), resolution, cell_slot.contiguous(), table.contiguous(), k, eps);
 }
 
+// features (n, F) and dirs (n, 3) of one float dtype; bands >= 0.
+void check_encoding(const at::Tensor& features, const at::Tensor& dirs, int64_t feature_pe,
+                    int64_t view_pe) {
+  TORCH_CHECK(features.dim() == 2, "features must be (n, F), got ", features.sizes());
+  check_float(features, "features");
+  check_like(dirs, features, {features.size(0), 3}, "view_dirs");
+  TORCH_CHECK(feature_pe >= 0 && view_pe >= 0 && feature_pe <= 16 && view_pe <= 16,
+              "frequency bands must lie in [0, 16], got ", feature_pe, " and ", view_pe);
+}
+
+at::Tensor encoding_fwd(const at::Tensor& features, const at::Tensor& dirs, int64_t feature_pe,
+                        int64_t view_pe) {
+  check_encoding(features, dirs, feature_pe, view_pe);
+  TF_DISPATCH(features, shading_input_fwd, features.contiguous(), dirs.contiguous(), feature_pe,
+              view_pe);
+}
+
+// grad_out and out (n, D) with D the row width of n_features features and the bands.
+at::Tensor encoding_bwd(const at::Tensor& grad_out, const at::Tensor& out, int64_t n_features,
+                        int64_t feature_pe, int64_t view_pe) {
+  TORCH_CHECK(out.dim() == 2, "out must be (n, D), got ", out.sizes());
+  check_float(out, "out");
+  TORCH_CHECK(n_features >= 0 && feature_pe >= 0 && view_pe >= 0, "sizes must be >= 0");
+  const int64_t width = n_features + 3 + 2 * feature_pe * n_features + 6 * view_pe;
+  TORCH_CHECK(out.size(1) == width, "out must have ", width, " columns, got ", out.size(1));
+  check_like(grad_out, out, out.sizes(), "grad_out");
+  TF_DISPATCH(out, shading_input_bwd, grad_out.contiguous(), out.contiguous(), n_features,
+              feature_pe, view_pe);
+}
+
 // means2d (n, 2), conics (n, 3), colors (n, C), opacities (n), background (C) or empty, all CPU
 // and one float dtype; ids int64 (isects) in [0, n); offsets int64 (tiles + 1), nondecreasing.
 void check_raster(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& colors,
@@ -472,6 +506,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("xyz"), py::arg("centres"), py::arg("half_extent"), py::arg("aabb"),
         py::arg("resolution"), py::arg("cell_slot"), py::arg("table"), py::arg("k"),
         py::arg("eps"));
+  m.def("shading_input_fwd", &tf::encoding_fwd,
+        "shading MLP input (n, D): features, view dirs and their positional encodings",
+        py::arg("features"), py::arg("view_dirs"), py::arg("feature_pe"), py::arg("view_pe"));
+  m.def("shading_input_bwd", &tf::encoding_bwd,
+        "grad of the features (n, F) from the forward's output (none for the view dirs)",
+        py::arg("grad_out"), py::arg("out"), py::arg("n_features"), py::arg("feature_pe"),
+        py::arg("view_pe"));
   m.def("rasterize_fwd", &tf::raster_fwd, "(render (h, w, C), alpha (h, w)), CPU only",
         py::arg("means2d"), py::arg("conics"), py::arg("colors"), py::arg("opacities"),
         py::arg("background"), py::arg("width"), py::arg("height"), py::arg("tile_size"),

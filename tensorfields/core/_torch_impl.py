@@ -301,3 +301,23 @@ def rasterize_to_pixels_torch(
     if background is not None:
         out = out + (1 - alpha_out)[..., None] * background
     return out, alpha_out
+
+
+def positional_encoding(x: Float[Tensor, "n d"], frequencies: int) -> Float[Tensor, "n e"]:
+    """``[sin(2^k x), cos(2^k x)]`` for k < frequencies, laid out as in the official code."""
+    bands = 2.0 ** torch.arange(frequencies, device=x.device, dtype=x.dtype)
+    scaled = (x[..., None] * bands).flatten(-2)
+    return torch.cat([torch.sin(scaled), torch.cos(scaled)], dim=-1)
+
+
+def shading_input_torch(
+    features: Float[Tensor, "n f"], view_dirs: Float[Tensor, "n 3"], feature_pe: int, view_pe: int
+) -> Float[Tensor, "n d"]:
+    """Reference of ``shading_input``: the input of TensoRF's MLP_Fea head, ``[features,
+    view_dirs, PE(features), PE(view_dirs)]`` (bands 0 leave a PE out)."""
+    parts = [features, view_dirs]
+    if feature_pe > 0:
+        parts.append(positional_encoding(features, feature_pe))
+    if view_pe > 0:
+        parts.append(positional_encoding(view_dirs, view_pe))
+    return torch.cat(parts, dim=-1)

@@ -34,6 +34,7 @@ CPU_SOURCES = (
     "occupancy.cpp",
     "local_cp.cpp",
     "covering.cpp",
+    "encoding.cpp",
     "raster.cpp",
 )
 CUDA_SOURCES = (
@@ -43,6 +44,7 @@ CUDA_SOURCES = (
     "occupancy.cu",
     "local_cp.cu",
     "covering.cu",
+    "encoding.cu",
 )
 BACKENDS = ("torch", "native")
 

@@ -10,12 +10,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from tensorfields.core._torch_impl import positional_encoding
+from tensorfields.core.encoding import shading_input
 
-def positional_encoding(x: Float[Tensor, "n d"], frequencies: int) -> Float[Tensor, "n e"]:
-    """``[sin(2^k x), cos(2^k x)]`` for k < frequencies, laid out as in the official code."""
-    bands = 2.0 ** torch.arange(frequencies, device=x.device, dtype=x.dtype)
-    scaled = (x[..., None] * bands).flatten(-2)
-    return torch.cat([torch.sin(scaled), torch.cos(scaled)], dim=-1)
+__all__ = ["MLPFeaHead", "bfloat16_supported", "positional_encoding"]
 
 
 Precision = Literal["float32", "bfloat16"]
@@ -65,13 +63,9 @@ class MLPFeaHead(nn.Module):
     def forward(
         self, features: Float[Tensor, "n f"], view_dirs: Float[Tensor, "n 3"]
     ) -> Float[Tensor, "n 3"]:
-        parts = [features, view_dirs]
-        if self.feature_pe > 0:
-            parts.append(positional_encoding(features, self.feature_pe))
-        if self.view_pe > 0:
-            parts.append(positional_encoding(view_dirs, self.view_pe))
+        inputs = shading_input(features, view_dirs, self.feature_pe, self.view_pe)
         with self._autocast(features.device):
-            out = self.mlp(torch.cat(parts, dim=-1))
+            out = self.mlp(inputs)
         return torch.sigmoid(out.float())
 
     def _autocast(self, device: torch.device):
