@@ -21,18 +21,8 @@ std::vector<at::Tensor> covering_tensors_cpu(const at::Tensor& xyz, const at::Te
   auto ids = at::empty({n, k}, xyz.options().dtype(at::kLong));
   auto weights = at::empty({n, k}, xyz.options());
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "covering_tensors_cpu", [&] {
-    const Covering<scalar_t> job{xyz.data_ptr<scalar_t>(),
-                                 centres.data_ptr<scalar_t>(),
-                                 aabb.data_ptr<scalar_t>(),
-                                 cell_slot.data_ptr<int64_t>(),
-                                 table.data_ptr<int64_t>(),
-                                 {resolution[0], resolution[1], resolution[2]},
-                                 n,
-                                 table.size(0),
-                                 table.size(1),
-                                 k,
-                                 static_cast<scalar_t>(half_extent),
-                                 static_cast<scalar_t>(eps)};
+    const auto job = Covering<scalar_t>::of(xyz, centres, half_extent, aabb, resolution,
+                                             cell_slot, table, k, eps);
     int64_t* out_ids = ids.data_ptr<int64_t>();
     scalar_t* out_w = weights.data_ptr<scalar_t>();
     at::parallel_for(0, n, 1024, [&](int64_t lo, int64_t hi) {

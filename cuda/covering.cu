@@ -33,18 +33,8 @@ std::vector<at::Tensor> covering_tensors_cuda(const at::Tensor& xyz, const at::T
   auto weights = at::empty({n, k}, xyz.options());
   if (n == 0) return {ids, weights};
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "covering_tensors_cuda", [&] {
-    const Covering<scalar_t> job{xyz.data_ptr<scalar_t>(),
-                                 centres.data_ptr<scalar_t>(),
-                                 aabb.data_ptr<scalar_t>(),
-                                 cell_slot.data_ptr<int64_t>(),
-                                 table.data_ptr<int64_t>(),
-                                 {resolution[0], resolution[1], resolution[2]},
-                                 n,
-                                 table.size(0),
-                                 table.size(1),
-                                 k,
-                                 static_cast<scalar_t>(half_extent),
-                                 static_cast<scalar_t>(eps)};
+    const auto job = Covering<scalar_t>::of(xyz, centres, half_extent, aabb, resolution,
+                                             cell_slot, table, k, eps);
     covering_kernel<scalar_t><<<cuda_blocks(n), kCudaThreads, 0,
                                 at::cuda::getCurrentCUDAStream()>>>(
         job, ids.data_ptr<int64_t>(), weights.data_ptr<scalar_t>());

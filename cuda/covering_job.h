@@ -12,11 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define TF_HOST_DEVICE __host__ __device__
-#else
-#define TF_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace tf {
 
@@ -38,6 +34,24 @@ struct Covering {
   int64_t res[3];
   int64_t n, slots, c, k;
   scalar_t half, eps;
+
+  static Covering of(const at::Tensor& xyz, const at::Tensor& centres, double half_extent,
+                     const at::Tensor& aabb, at::IntArrayRef resolution,
+                     const at::Tensor& cell_slot, const at::Tensor& table, int64_t k,
+                     double eps) {
+    return {xyz.data_ptr<scalar_t>(),
+            centres.data_ptr<scalar_t>(),
+            aabb.data_ptr<scalar_t>(),
+            cell_slot.data_ptr<int64_t>(),
+            table.data_ptr<int64_t>(),
+            {resolution[0], resolution[1], resolution[2]},
+            xyz.size(0),
+            table.size(0),
+            table.size(1),
+            k,
+            static_cast<scalar_t>(half_extent),
+            static_cast<scalar_t>(eps)};
+  }
 
   // Writes the k ids and weights of point i.
   TF_HOST_DEVICE void lookup(int64_t i, int64_t* ids, scalar_t* weights) const {
