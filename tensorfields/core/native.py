@@ -52,13 +52,13 @@ BACKENDS = ("torch", "native")
 def host_cpu_tag() -> str:
     """A short key for the host CPU's model and instruction-set flags (what ``-march=native``
     compiles for)."""
-    description = platform.machine() + platform.processor()
+    description = platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
             wanted = ("model name", "flags", "Features", "CPU part")
             lines = {line.split(":")[0].strip(): line for line in cpuinfo if ":" in line}
         description += "".join(lines.get(key, "") for key in wanted)
-    except OSError:  # not Linux: the machine and processor names are what there is
+    except OSError:  # not Linux: the machine name is what there is
         pass
     return hashlib.sha1(description.encode()).hexdigest()[:10]
 

@@ -3,8 +3,9 @@
 The model owns what the TensoRF family shares: the occupancy grid and its schedule (carving,
 alpha-mask updates, box shrink, ray filtering), marching with early termination, compositing,
 the loss. A field plugs in with ``aabb``, ``resolution``, ``voxel_size()``, ``crop``,
-``density_features`` / ``density_from_features`` / ``density``, ``color`` and its
-``factor_parameters`` / ``network_parameters``; subclasses add how it grows (``upsample``).
+``locate`` (lookups shared by one render's passes), ``density_features`` /
+``density_from_features`` / ``density``, ``color`` and its ``factor_parameters`` /
+``network_parameters``; subclasses add how it grows (``upsample``).
 """
 
 from __future__ import annotations
