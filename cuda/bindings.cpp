@@ -50,7 +50,7 @@ namespace tf {
   at::Tensor occupancy_bits_##dev(const at::Tensor& alpha, double threshold, int64_t kernel); \
   at::Tensor local_cp_mix_fwd_##dev(const at::Tensor& xyz, const at::Tensor& ids,               \
                                     const at::Tensor& weights, const at::Tensor& centres,       \
-                                    double half_extent, const at::Tensor& lines);               \
+                                    double half_extent, const at::Tensor& lines, bool summed);  \
   at::Tensor local_cp_mix_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& xyz,          \
                                     const at::Tensor& ids, const at::Tensor& weights,           \
                                     const at::Tensor& centres, double half_extent,              \
@@ -318,17 +318,21 @@ void check_local_cp(const at::Tensor& xyz, const at::Tensor& ids, const at::Tens
 }
 
 at::Tensor local_cp_fwd(const at::Tensor& xyz, const at::Tensor& ids, const at::Tensor& weights,
-                        const at::Tensor& centres, double half_extent, const at::Tensor& lines) {
+                        const at::Tensor& centres, double half_extent, const at::Tensor& lines,
+                        bool summed) {
   check_local_cp(xyz, ids, weights, centres, half_extent, lines);
   TF_DISPATCH(xyz, local_cp_mix_fwd, xyz.contiguous(), ids.contiguous(), weights.contiguous(),
-              centres.contiguous(), half_extent, lines.contiguous());
+              centres.contiguous(), half_extent, lines.contiguous(), summed);
 }
 
 at::Tensor local_cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz, const at::Tensor& ids,
                         const at::Tensor& weights, const at::Tensor& centres, double half_extent,
                         const at::Tensor& lines) {
   check_local_cp(xyz, ids, weights, centres, half_extent, lines);
-  check_like(grad_out, xyz, {xyz.size(0), lines.size(3)}, "grad_out");
+  if (grad_out.dim() == 1)  // the gradient of a summed forward
+    check_like(grad_out, xyz, {xyz.size(0)}, "grad_out");
+  else
+    check_like(grad_out, xyz, {xyz.size(0), lines.size(3)}, "grad_out");
   TF_DISPATCH(xyz, local_cp_mix_bwd, grad_out.contiguous(), xyz.contiguous(), ids.contiguous(),
               weights.contiguous(), centres.contiguous(), half_extent, lines.contiguous());
 }
@@ -495,10 +499,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("occupancy_bits", &tf::occupancy, "thresholded, dilated, packed occupancy",
         py::arg("alpha"), py::arg("threshold"), py::arg("kernel"));
   m.def("local_cp_mix_fwd", &tf::local_cp_fwd,
-        "per point, the weighted sum over its k cubes of their CP products (n, r)",
+        "per point, the weighted sum over its k cubes of their CP products (n, r), or its sum "
+        "over r (n,) if summed",
         py::arg("xyz"), py::arg("ids"), py::arg("weights"), py::arg("centres"),
-        py::arg("half_extent"), py::arg("lines"));
-  m.def("local_cp_mix_bwd", &tf::local_cp_bwd, "grad of the lines (none for xyz or weights)",
+        py::arg("half_extent"), py::arg("lines"), py::arg("summed") = false);
+  m.def("local_cp_mix_bwd", &tf::local_cp_bwd,
+        "grad of the lines (none for xyz or weights); grad_out (n, r), or (n,) after a summed "
+        "forward",
         py::arg("grad_out"), py::arg("xyz"), py::arg("ids"), py::arg("weights"),
         py::arg("centres"), py::arg("half_extent"), py::arg("lines"));
   m.def("covering_tensors", &tf::covering,

@@ -4,7 +4,9 @@
 // Twin of local_cp_mix_torch in tensorfields/core/_torch_impl.py (the oracle):
 //   out[i, r] = sum_k w[i, k] * X_r(u_x) * Y_r(u_y) * Z_r(u_z) of cube ids[i, k] (-1: none),
 // where each cube's lines (3, m, l, r) hold l nodes across [c - R, c + R] (align-corners) and
-// u = clamp((p - c + R) / 2R * (l - 1), 0, l - 1), read linearly between nodes.
+// u = clamp((p - c + R) / 2R * (l - 1), 0, l - 1), read linearly between nodes. The summed mode
+// (a Strivec density) returns sum_r out[i, r] without writing the (n, r) block, and its backward
+// takes that (n,) gradient directly.
 
 #include <torch/extension.h>
 
@@ -70,12 +72,14 @@ struct AxisRows {
   }
 };
 
+// summed: out is (n,) and gets each point's sum over the rank (its row is built on the stack).
 template <typename scalar_t>
-void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out) {
+void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out, bool summed) {
   at::parallel_for(0, job.n, kPointsPerTask, [&](int64_t lo, int64_t hi) {
     AxisRows<scalar_t> rows(job.r);
+    std::vector<scalar_t> scratch(summed ? job.r : 0);
     for (int64_t i = lo; i < hi; ++i) {
-      scalar_t* row = out + i * job.r;
+      scalar_t* row = summed ? scratch.data() : out + i * job.r;
       std::fill(row, row + job.r, scalar_t(0));
       for (int64_t k = 0; k < job.k; ++k) {
         Corner<scalar_t> c;
@@ -83,14 +87,21 @@ void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out) {
         for (int a = 0; a < 3; ++a) lerp_row(rows.v[a], c.lo[a], c.hi[a], c.frac[a], job.r);
         add_product(row, rows.v[0], rows.v[1], rows.v[2], c.w, job.r);
       }
+      if (summed) {
+        scalar_t total = 0;
+        for (int64_t r = 0; r < job.r; ++r) total += row[r];
+        out[i] = total;
+      }
     }
   });
 }
 
 // Pairs grouped by cube (a counting sort), then split over cubes: each task owns whole cubes'
 // gradient rows, so no two tasks write the same value and the sums come in a fixed order.
+// summed: grad_out is (n,), the same for every component of a point.
 template <typename scalar_t>
-void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, scalar_t* grad) {
+void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, bool summed,
+                  scalar_t* grad) {
   const int64_t node_stride = job.r, cube_stride = job.l * job.r, axis_stride = job.m * cube_stride;
   std::vector<int64_t> start(job.m + 1, 0);
   for (int64_t p = 0; p < job.n * job.k; ++p)
@@ -102,12 +113,17 @@ void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, scalar
     if (job.ids[p] >= 0) pairs[fill[job.ids[p]]++] = p;
   at::parallel_for(0, job.m, 16, [&](int64_t c0, int64_t c1) {
     AxisRows<scalar_t> rows(job.r);
+    std::vector<scalar_t> broadcast(summed ? job.r : 0);
     for (int64_t q = start[c0]; q < start[c1]; ++q) {
       const int64_t i = pairs[q] / job.k, k = pairs[q] % job.k;
       Corner<scalar_t> c;
       job.corner(i, k, c);
       for (int a = 0; a < 3; ++a) lerp_row(rows.v[a], c.lo[a], c.hi[a], c.frac[a], job.r);
       const scalar_t* g = grad_out + i * job.r;
+      if (summed) {
+        std::fill(broadcast.begin(), broadcast.end(), grad_out[i]);
+        g = broadcast.data();
+      }
       for (int a = 0; a < 3; ++a) {
         scalar_t* base = grad + a * axis_stride + c.id * cube_stride + c.node[a] * node_stride;
         scatter_axis(base, base + node_stride, g, rows.v[(a + 1) % 3], rows.v[(a + 2) % 3], c.w,
@@ -121,11 +137,12 @@ void mix_backward(const LocalCP<scalar_t>& job, const scalar_t* grad_out, scalar
 
 at::Tensor local_cp_mix_fwd_cpu(const at::Tensor& xyz, const at::Tensor& ids,
                                 const at::Tensor& weights, const at::Tensor& centres,
-                                double half_extent, const at::Tensor& lines) {
-  auto out = at::empty({xyz.size(0), lines.size(3)}, xyz.options());
+                                double half_extent, const at::Tensor& lines, bool summed) {
+  auto out = summed ? at::empty({xyz.size(0)}, xyz.options())
+                    : at::empty({xyz.size(0), lines.size(3)}, xyz.options());
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "local_cp_mix_fwd_cpu", [&] {
     const auto job = LocalCP<scalar_t>::of(xyz, ids, weights, centres, half_extent, lines);
-    mix_forward(job, out.data_ptr<scalar_t>());
+    mix_forward(job, out.data_ptr<scalar_t>(), summed);
   });
   return out;
 }
@@ -137,7 +154,8 @@ at::Tensor local_cp_mix_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xy
   auto grad = at::zeros_like(lines);
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "local_cp_mix_bwd_cpu", [&] {
     const auto job = LocalCP<scalar_t>::of(xyz, ids, weights, centres, half_extent, lines);
-    mix_backward(job, grad_out.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>());
+    mix_backward(job, grad_out.data_ptr<scalar_t>(), grad_out.dim() == 1,
+                 grad.data_ptr<scalar_t>());
   });
   return grad;
 }

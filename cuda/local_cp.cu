@@ -54,13 +54,14 @@ __global__ void mix_backward_kernel(const LocalCP<scalar_t> job, const scalar_t*
 
 }  // namespace
 
+// summed: the per-point sums of the (n, r) products (a reduction after the kernel).
 at::Tensor local_cp_mix_fwd_cuda(const at::Tensor& xyz, const at::Tensor& ids,
                                  const at::Tensor& weights, const at::Tensor& centres,
-                                 double half_extent, const at::Tensor& lines) {
+                                 double half_extent, const at::Tensor& lines, bool summed) {
   const at::cuda::CUDAGuard guard(xyz.device());
   auto out = at::empty({xyz.size(0), lines.size(3)}, xyz.options());
   const int64_t count = out.numel();
-  if (count == 0) return out;
+  if (count == 0) return summed ? at::zeros({xyz.size(0)}, xyz.options()) : out;
   AT_DISPATCH_FLOATING_TYPES(xyz.scalar_type(), "local_cp_mix_fwd_cuda", [&] {
     const auto job = LocalCP<scalar_t>::of(xyz, ids, weights, centres, half_extent, lines);
     mix_forward_kernel<scalar_t>
@@ -68,7 +69,7 @@ at::Tensor local_cp_mix_fwd_cuda(const at::Tensor& xyz, const at::Tensor& ids,
             job, out.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  return out;
+  return summed ? out.sum(1) : out;
 }
 
 at::Tensor local_cp_mix_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& xyz,
@@ -76,6 +77,9 @@ at::Tensor local_cp_mix_bwd_cuda(const at::Tensor& grad_out, const at::Tensor& x
                                  const at::Tensor& centres, double half_extent,
                                  const at::Tensor& lines) {
   const at::cuda::CUDAGuard guard(xyz.device());
+  if (grad_out.dim() == 1)  // summed: the same gradient for every component of a point
+    return local_cp_mix_bwd_cuda(grad_out.unsqueeze(1).expand({-1, lines.size(3)}).contiguous(),
+                                 xyz, ids, weights, centres, half_extent, lines);
   auto grad = at::zeros_like(lines);
   const int64_t count = grad_out.numel();
   if (count == 0) return grad;

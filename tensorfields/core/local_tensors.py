@@ -234,25 +234,31 @@ def local_cp_mix(
 
 
 class _LocalCPSums(torch.autograd.Function):
-    """``value`` (already known) as the sum over parts of the mixes' component sums; the
-    backward gives every part's lines their gradient with the native mix backward."""
+    """Native sum over parts of the mixes' component sums (the summed native mode: no (n, r)
+    blocks); ``value``, when given, is that result from an earlier no-grad pass and is returned
+    instead, so only the backward runs."""
 
     @staticmethod
     def forward(ctx, ops, value, xyz, parts, *lines):
+        lines = [line.detach().contiguous() for line in lines]
         ctx.ops, ctx.parts = ops, [(ids, w, c, half) for ids, w, c, half, _ in parts]
-        ctx.save_for_backward(xyz, *[line.detach().contiguous() for line in lines])
-        return value.detach().clone()
+        ctx.save_for_backward(xyz, *lines)
+        if value is not None:
+            return value.detach().clone()
+        total = xyz.new_zeros(xyz.shape[0])
+        for (ids, weights, centres, half), part_lines in zip(ctx.parts, lines, strict=True):
+            total += ops.local_cp_mix_fwd(xyz, ids, weights, centres, half, part_lines, True)
+        return total
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         xyz, *lines = ctx.saved_tensors
-        grads = []
-        for (ids, weights, centres, half), part_lines in zip(ctx.parts, lines, strict=True):
-            grad_mix = grad_out[:, None].expand(-1, part_lines.shape[3]).contiguous()
-            grads.append(
-                ctx.ops.local_cp_mix_bwd(grad_mix, xyz, ids, weights, centres, half, part_lines)
-            )
+        grad_out = grad_out.contiguous()
+        grads = [
+            ctx.ops.local_cp_mix_bwd(grad_out, xyz, ids, weights, centres, half, part_lines)
+            for (ids, weights, centres, half), part_lines in zip(ctx.parts, lines, strict=True)
+        ]
         return None, None, None, None, *grads
 
 
@@ -265,17 +271,18 @@ def local_cp_sums(
     centres, half_extent, lines)`` (a Strivec density: every scale's components summed).
 
     ``value``: this result for these points from an earlier no-grad pass (the renderer's);
-    the native path returns it and runs only the backward, as the VM lookups do.
+    the native path returns it and runs only the backward, as the VM lookups do (the reference
+    recomputes it).
     """
-    ops = None
-    if value is not None and parts:
-        floats = [xyz, value] + [t for ids, w, c, _, lines in parts for t in (w, c, lines)]
-        ops = ops_for(floats, no_grad=[xyz] + [t for _, w, c, _, _ in parts for t in (w, c)])
+    floats = [xyz] + ([] if value is None else [value])
+    floats += [t for _, w, c, _, lines in parts for t in (w, c, lines)]
+    no_grad = [xyz] + [t for _, w, c, _, _ in parts for t in (w, c)]
+    ops = ops_for(floats, no_grad=no_grad) if parts else None
     if ops is None:
         total = xyz.new_zeros(xyz.shape[0])
         for part in parts:
-            total = total + local_cp_mix(xyz, *part).sum(1)
+            total = total + local_cp_mix_torch(xyz, *part).sum(1)
         return total
-    if value.shape != (xyz.shape[0],):
+    if value is not None and value.shape != (xyz.shape[0],):
         raise ValueError(f"value must be ({xyz.shape[0]},), got {tuple(value.shape)}")
     return _LocalCPSums.apply(ops, value, xyz, parts, *[part[4] for part in parts])

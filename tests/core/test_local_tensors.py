@@ -145,6 +145,21 @@ def test_native_mix_matches_reference(native_module, device, dtype, shape) -> No
     torch.testing.assert_close(nat_grad, ref_grad, **tol)
 
 
+@pytest.mark.parametrize("shape", [(300, 40, 4), (0, 3, 4)])
+def test_native_summed_mix_matches_reference(native_module, device, shape) -> None:
+    xyz, ids, weights, centres, half, lines = _mix_inputs(*shape, torch.float64, device)
+    summed = native_module.local_cp_mix_fwd(xyz, ids, weights, centres, half, lines, True)
+    torch.testing.assert_close(
+        summed, local_cp_mix_torch(xyz, ids, weights, centres, half, lines).sum(1)
+    )
+    grad = torch.randn(shape[0], dtype=torch.float64, device=device)
+    expanded = grad[:, None].expand(-1, lines.shape[3]).contiguous()
+    torch.testing.assert_close(
+        native_module.local_cp_mix_bwd(grad, xyz, ids, weights, centres, half, lines),
+        native_module.local_cp_mix_bwd(expanded, xyz, ids, weights, centres, half, lines),
+    )
+
+
 def test_native_mix_gradcheck(native_module, device) -> None:
     xyz, ids, weights, centres, half, lines = _mix_inputs(6, 3, 2, torch.float64, device)
     lines.requires_grad_()
@@ -248,6 +263,8 @@ def test_reused_sums_give_the_reference_gradients(native_module, device, dtype) 
     with torch.no_grad():
         value = local_cp_sums(xyz, parts)
     reference = sum(local_cp_mix_torch(xyz, *part).sum(1) for part in parts)
+    computed = local_cp_sums(xyz, parts)  # the native summed forward, no value given
+    assert "LocalCPSums" in type(computed.grad_fn).__name__
     reused = local_cp_sums(xyz, parts, value)
     assert "LocalCPSums" in type(reused.grad_fn).__name__
     assert torch.equal(reused, value)
@@ -255,11 +272,10 @@ def test_reused_sums_give_the_reference_gradients(native_module, device, dtype) 
     torch.testing.assert_close(reused, reference, **tol)
     grad = torch.randn_like(reference)
     lines = [part[4] for part in parts]
-    for got, expected in zip(
-        torch.autograd.grad(reused, lines, grad),
-        torch.autograd.grad(reference, lines, grad),
-        strict=True,
-    ):
-        torch.testing.assert_close(got, expected, **tol)
+    expected = torch.autograd.grad(reference, lines, grad)
+    for result in (reused, computed):
+        torch.testing.assert_close(result, reference, **tol)
+        for got, want in zip(torch.autograd.grad(result, lines, grad), expected, strict=True):
+            torch.testing.assert_close(got, want, **tol)
     with pytest.raises(ValueError, match="value must be"):
         local_cp_sums(xyz, parts, value[:-1])
