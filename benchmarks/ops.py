@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import torch
 
+from tensorfields.core.encoding import shading_input
 from tensorfields.core.interp import cp_interp, vm_interp
 from tensorfields.core.local_tensors import (
     build_tensor_index,
@@ -168,6 +169,17 @@ def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
     return rows
 
 
+def encoding_rows(device: torch.device, repeats: int) -> list[str]:
+    """The shading MLP's input at a lego step's size: 78k shaded samples, 27 features."""
+    gen = torch.Generator().manual_seed(4)
+    features = torch.randn(78_000, 27, generator=gen).to(device).requires_grad_()
+    dirs = torch.nn.functional.normalize(torch.randn(78_000, 3, generator=gen), dim=-1).to(device)
+    return [
+        _row("encoding", "27 + 3", "78000 rows",
+             lambda: shading_input(features, dirs, 2, 2), [features], repeats)
+    ]  # fmt: skip
+
+
 def main() -> None:
     keep_freed_memory()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,6 +207,7 @@ def main() -> None:
             for size in (128, 300):
                 print("\n".join(rows_for(components, size, xyz, args.repeats)), flush=True)
         print("\n".join(local_cp_rows(xyz, args.repeats)), flush=True)
+        print("\n".join(encoding_rows(device, args.repeats)), flush=True)
     finally:
         if previous is None:
             os.environ.pop("TF_BACKEND", None)
