@@ -8,9 +8,9 @@ Marching, compositing and the occupancy update run on a ball-shaped scene: rays 
 
 Points lie along random chords of the [-1, 1]^3 box, the samples of a ray consecutive as the
 renderer emits them (uniformly random points would understate cache locality). Timings are
-medians of ``--repeats`` runs after one warm-up, through the public ``vm_interp``/``cp_interp``
-with ``TF_BACKEND`` switching the implementation; backward is ``autograd.grad`` of all factors
-for a fixed forward graph.
+medians of ``--repeats`` runs after one warm-up, through the public ops (``vm_interp``,
+``vm_project``, ``cp_interp``, ...) with ``TF_BACKEND`` switching the implementation; backward
+is ``autograd.grad`` of all factors for a fixed forward graph.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from tensorfields.core.encoding import shading_input
-from tensorfields.core.interp import cp_interp, vm_interp
+from tensorfields.core.interp import cp_interp, vm_interp, vm_project
 from tensorfields.core.local_tensors import (
     build_tensor_index,
     covering_tensors,
@@ -105,9 +105,13 @@ def rows_for(components: int, size: int, xyz: torch.Tensor, repeats: int) -> lis
 
     planes = [factor(size, size) for _ in range(3)]
     lines = [factor(size, 1) for _ in range(3)]
+    # TensoRF's appearance basis_mat: (27, 3C)
+    basis = (0.1 * torch.randn(27, 3 * components, generator=gen)).to(xyz.device).requires_grad_()
     return [
         _row("vm", str(components), f"{size}x{size}", lambda: vm_interp(xyz, planes, lines),
              planes + lines, repeats),
+        _row("vm + basis", f"{components} -> 27", f"{size}x{size}",
+             lambda: vm_project(xyz, planes, lines, basis), [*planes, *lines, basis], repeats),
         _row("cp", str(components), str(size), lambda: cp_interp(xyz, lines), lines, repeats),
     ]  # fmt: skip
 
@@ -174,9 +178,11 @@ def encoding_rows(device: torch.device, repeats: int) -> list[str]:
     gen = torch.Generator().manual_seed(4)
     features = torch.randn(78_000, 27, generator=gen).to(device).requires_grad_()
     dirs = torch.nn.functional.normalize(torch.randn(78_000, 3, generator=gen), dim=-1).to(device)
+    dtypes = [None, torch.bfloat16] if device.type == "cpu" else [None]  # bf16: the MLP's input
     return [
-        _row("encoding", "27 + 3", "78000 rows",
-             lambda: shading_input(features, dirs, 2, 2), [features], repeats)
+        _row("encoding" + (" bf16" if dtype else ""), "27 + 3", "78000 rows",
+             lambda dtype=dtype: shading_input(features, dirs, 2, 2, dtype), [features], repeats)
+        for dtype in dtypes
     ]  # fmt: skip
 
 

@@ -60,11 +60,19 @@ namespace tf {
       const at::Tensor& aabb, at::IntArrayRef resolution, const at::Tensor& cell_slot,          \
       const at::Tensor& table, int64_t k, double eps);                                          \
   at::Tensor shading_input_fwd_##dev(const at::Tensor& features, const at::Tensor& dirs,        \
-                                     int64_t feature_pe, int64_t view_pe);                      \
+                                     int64_t feature_pe, int64_t view_pe, bool bfloat16);       \
   at::Tensor shading_input_bwd_##dev(const at::Tensor& grad_out, const at::Tensor& out,         \
                                      int64_t n_features, int64_t feature_pe, int64_t view_pe);
 
 TF_DECLARE_OPS(cpu)
+
+// CPU only (no CUDA twin: on a GPU the Python wrapper composes vm_interp with a matmul).
+at::Tensor vm_project_fwd_cpu(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
+                              const std::vector<at::Tensor>& lines, const at::Tensor& basis);
+std::vector<at::Tensor> vm_project_bwd_cpu(const at::Tensor& grad_out, const at::Tensor& xyz,
+                                           const std::vector<at::Tensor>& planes,
+                                           const std::vector<at::Tensor>& lines,
+                                           const at::Tensor& basis);
 
 #ifdef TF_WITH_CUDA
 TF_DECLARE_OPS(cuda)
@@ -148,6 +156,35 @@ std::vector<at::Tensor> vm_bwd(const at::Tensor& grad_out, const at::Tensor& xyz
   else
     check_like(grad_out, xyz, {xyz.size(0), 3, C}, "grad_out");
   TF_DISPATCH(xyz, vm_interp_bwd, grad_out, xyz, planes, lines);
+}
+
+// basis (F, 3C) like xyz; all CPU.
+int64_t check_projection(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
+                         const std::vector<at::Tensor>& lines, const at::Tensor& basis) {
+  check_points(xyz);
+  const int64_t C = components(planes, "planes");
+  check_factors(xyz, planes, false, C);
+  check_factors(xyz, lines, true, C);
+  TORCH_CHECK(basis.dim() == 2, "basis must be (F, 3C), got ", basis.sizes());
+  check_like(basis, xyz, {basis.size(0), 3 * C}, "basis");
+  TORCH_CHECK(xyz.is_cpu(), "vm_project runs on CPU tensors (compose vm_interp with a matmul "
+              "elsewhere)");
+  return C;
+}
+
+at::Tensor vm_proj_fwd(const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
+                       const std::vector<at::Tensor>& lines, const at::Tensor& basis) {
+  check_projection(xyz, planes, lines, basis);
+  return vm_project_fwd_cpu(xyz, planes, lines, basis);
+}
+
+std::vector<at::Tensor> vm_proj_bwd(const at::Tensor& grad_out, const at::Tensor& xyz,
+                                    const std::vector<at::Tensor>& planes,
+                                    const std::vector<at::Tensor>& lines,
+                                    const at::Tensor& basis) {
+  check_projection(xyz, planes, lines, basis);
+  check_like(grad_out, xyz, {xyz.size(0), basis.size(0)}, "grad_out");
+  return vm_project_bwd_cpu(grad_out, xyz, planes, lines, basis);
 }
 
 at::Tensor cp_fwd(const at::Tensor& xyz, const std::vector<at::Tensor>& lines) {
@@ -385,17 +422,23 @@ void check_encoding(const at::Tensor& features, const at::Tensor& dirs, int64_t 
 }
 
 at::Tensor encoding_fwd(const at::Tensor& features, const at::Tensor& dirs, int64_t feature_pe,
-                        int64_t view_pe) {
+                        int64_t view_pe, bool bfloat16) {
   check_encoding(features, dirs, feature_pe, view_pe);
+  TORCH_CHECK(!bfloat16 || (features.scalar_type() == at::kFloat && features.is_cpu()),
+              "a bfloat16 shading input needs float32 CPU features");
   TF_DISPATCH(features, shading_input_fwd, features.contiguous(), dirs.contiguous(), feature_pe,
-              view_pe);
+              view_pe, bfloat16);
 }
 
 // grad_out and out (n, D) with D the row width of n_features features and the bands.
 at::Tensor encoding_bwd(const at::Tensor& grad_out, const at::Tensor& out, int64_t n_features,
                         int64_t feature_pe, int64_t view_pe) {
   TORCH_CHECK(out.dim() == 2, "out must be (n, D), got ", out.sizes());
-  check_float(out, "out");
+  if (out.scalar_type() == at::kBFloat16) {  // from a bfloat16 forward (CPU only)
+    TORCH_CHECK(out.is_cpu(), "a bfloat16 shading input is CPU only");
+  } else {
+    check_float(out, "out");
+  }
   TORCH_CHECK(n_features >= 0 && feature_pe >= 0 && view_pe >= 0, "sizes must be >= 0");
   const int64_t width = n_features + 3 + 2 * feature_pe * n_features + 6 * view_pe;
   TORCH_CHECK(out.size(1) == width, "out must have ", width, " columns, got ", out.size(1));
@@ -475,6 +518,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("vm_interp_bwd", &tf::vm_bwd,
         "grads of the 3 planes, then the 3 lines (none for xyz); grad_out (n, 3, C) or (n,)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("planes"), py::arg("lines"));
+  m.def("vm_project_fwd", &tf::vm_proj_fwd,
+        "VM lookups through a basis (F, 3C): (n, F) = products.flatten(1) @ basis.T; CPU",
+        py::arg("xyz"), py::arg("planes"), py::arg("lines"), py::arg("basis"));
+  m.def("vm_project_bwd", &tf::vm_proj_bwd,
+        "grads of the 3 planes, the 3 lines and the basis (none for xyz); CPU",
+        py::arg("grad_out"), py::arg("xyz"), py::arg("planes"), py::arg("lines"),
+        py::arg("basis"));
   m.def("cp_interp_fwd", &tf::cp_fwd, "CP lookups (n, C)", py::arg("xyz"), py::arg("lines"));
   m.def("cp_interp_bwd", &tf::cp_bwd, "grads of the 3 lines (none for xyz)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("lines"));
@@ -514,8 +564,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("resolution"), py::arg("cell_slot"), py::arg("table"), py::arg("k"),
         py::arg("eps"));
   m.def("shading_input_fwd", &tf::encoding_fwd,
-        "shading MLP input (n, D): features, view dirs and their positional encodings",
-        py::arg("features"), py::arg("view_dirs"), py::arg("feature_pe"), py::arg("view_pe"));
+        "shading MLP input (n, D): features, view dirs and their positional encodings; "
+        "bfloat16: stored as bfloat16 (float32 CPU features)",
+        py::arg("features"), py::arg("view_dirs"), py::arg("feature_pe"), py::arg("view_pe"),
+        py::arg("bfloat16") = false);
   m.def("shading_input_bwd", &tf::encoding_bwd,
         "grad of the features (n, F) from the forward's output (none for the view dirs)",
         py::arg("grad_out"), py::arg("out"), py::arg("n_features"), py::arg("feature_pe"),

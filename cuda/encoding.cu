@@ -29,7 +29,8 @@ __global__ void encode_grad_kernel(const scalar_t* grad_out, const scalar_t* out
 }  // namespace
 
 at::Tensor shading_input_fwd_cuda(const at::Tensor& features, const at::Tensor& dirs,
-                                  int64_t feature_pe, int64_t view_pe) {
+                                  int64_t feature_pe, int64_t view_pe, bool bfloat16) {
+  TORCH_CHECK(!bfloat16, "a bfloat16 shading input is CPU only (cast the float32 one on CUDA)");
   const at::cuda::CUDAGuard guard(features.device());
   const int64_t n = features.size(0);
   const auto shape = EncodingShape::of(features.size(1), feature_pe, view_pe);

@@ -49,6 +49,16 @@ def vm_interp_torch(
     return torch.stack(out, dim=1)
 
 
+def vm_project_torch(
+    xyz: Float[Tensor, "n 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+    basis: Float[Tensor, "f k"],
+) -> Float[Tensor, "n f"]:
+    """The VM products through a basis matrix (TensoRF's appearance feature, ``basis_mat``)."""
+    return vm_interp_torch(xyz, planes, lines).flatten(1) @ basis.t()
+
+
 def vm_interp_summed_torch(
     xyz: Float[Tensor, "n 3"],
     planes: Sequence[Float[Tensor, "1 c h w"]],

@@ -24,10 +24,11 @@ from tensorfields.core._torch_impl import (
     cp_interp_torch,
     vm_interp_summed_torch,
     vm_interp_torch,
+    vm_project_torch,
 )
 from tensorfields.core.native import ops_for
 
-__all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp", "vm_interp_summed"]
+__all__ = ["LINE_AXES", "PLANE_AXES", "cp_interp", "vm_interp", "vm_interp_summed", "vm_project"]
 
 
 def _channels_last(factors: Sequence[Tensor]) -> list[Tensor]:
@@ -77,6 +78,27 @@ class _VMInterpSummed(torch.autograd.Function):
         xyz, *factors = ctx.saved_tensors
         grads = ctx.ops.vm_interp_bwd(grad_out.contiguous(), xyz, factors[:3], factors[3:])
         return None, None, None, *grads
+
+
+class _VMProject(torch.autograd.Function):
+    """Native VM lookups through a basis (CPU); gradients for the six factors and the basis."""
+
+    @staticmethod
+    def forward(ctx, ops, xyz, basis, p0, p1, p2, l0, l1, l2):
+        factors = _channels_last([p0, p1, p2, l0, l1, l2])
+        basis = basis.detach()
+        ctx.ops = ops
+        ctx.save_for_backward(xyz, basis, *factors)
+        return ops.vm_project_fwd(xyz, factors[:3], factors[3:], basis)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        xyz, basis, *factors = ctx.saved_tensors
+        *grads, grad_basis = ctx.ops.vm_project_bwd(
+            grad_out.contiguous(), xyz, factors[:3], factors[3:], basis
+        )
+        return None, None, grad_basis, *grads
 
 
 class _CPInterp(torch.autograd.Function):
@@ -129,6 +151,33 @@ def vm_interp_summed(
     if value is not None and value.shape != (xyz.shape[0],):
         raise ValueError(f"value must be ({xyz.shape[0]},), got {tuple(value.shape)}")
     return _VMInterpSummed.apply(ops, xyz, value, *planes, *lines)
+
+
+def vm_project(
+    xyz: Float[Tensor, "n 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+    basis: Float[Tensor, "f k"],
+) -> Float[Tensor, "n f"]:
+    """``vm_interp(...).flatten(1) @ basis.T`` (``basis`` is ``(F, 3C)``), without writing the
+    ``(n, 3C)`` products: TensoRF's appearance features through its basis matrix.
+
+    Fused natively on CPU; on CUDA the native lookups go through a cuBLAS matmul, which handles
+    this thin product well.
+    """
+    if len(planes) != 3 or len(lines) != 3:
+        raise ValueError(f"expected 3 planes and 3 lines, got {len(planes)} and {len(lines)}")
+    if basis.dim() != 2 or basis.shape[1] != 3 * planes[0].shape[1]:
+        raise ValueError(
+            f"basis must be (F, {3 * planes[0].shape[1]}) for {planes[0].shape[1]} components, "
+            f"got {tuple(basis.shape)}"
+        )
+    ops = ops_for([xyz, *planes, *lines, basis], no_grad=[xyz])
+    if ops is None:
+        return vm_project_torch(xyz, planes, lines, basis)
+    if not xyz.is_cpu:
+        return vm_interp(xyz, planes, lines).flatten(1) @ basis.t()
+    return _VMProject.apply(ops, xyz, basis, *planes, *lines)
 
 
 def cp_interp(

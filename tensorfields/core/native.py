@@ -29,6 +29,7 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
 CPU_SOURCES = (
     "bindings.cpp",
     "vm_interp.cpp",
+    "vm_project.cpp",
     "march.cpp",
     "composite.cpp",
     "occupancy.cpp",

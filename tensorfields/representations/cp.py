@@ -42,6 +42,12 @@ class CP(RankedComponents, nn.Module):
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n c"]:
         return self(xyz)
 
+    def projected(
+        self, xyz: Float[Tensor, "n 3"], basis: Float[Tensor, "f k"]
+    ) -> Float[Tensor, "n f"]:
+        """``features(xyz) @ basis.T`` (TensoRF's basis_mat)."""
+        return self.features(xyz) @ basis.t()
+
     def summed(
         self, xyz: Float[Tensor, "n 3"], value: Float[Tensor, " n"] | None = None
     ) -> Float[Tensor, " n"]:

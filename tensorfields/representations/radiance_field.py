@@ -6,16 +6,17 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from tensorfields.representations.shading import MLPFeaHead, Precision
 
 
 class Located(Protocol):
-    """What :meth:`RadianceField.locate` returns: lookups for n points, sliceable by a mask."""
+    """What :meth:`RadianceField.locate` returns: lookups for n points; ``located[index]``
+    keeps the points at ``index`` (int64 positions)."""
 
-    def __getitem__(self, mask: Bool[Tensor, " n"]) -> Located: ...
+    def __getitem__(self, index: Int[Tensor, " m"]) -> Located: ...
 
 
 class RadianceField(nn.Module):

@@ -63,14 +63,19 @@ class MLPFeaHead(nn.Module):
     def forward(
         self, features: Float[Tensor, "n f"], view_dirs: Float[Tensor, "n 3"]
     ) -> Float[Tensor, "n 3"]:
-        inputs = shading_input(features, view_dirs, self.feature_pe, self.view_pe)
-        with self._autocast(features.device):
+        bfloat16 = self._bfloat16(features.device)
+        # A bfloat16 input is what autocast would cast it to; made in one pass where native.
+        dtype = torch.bfloat16 if bfloat16 else None
+        inputs = shading_input(features, view_dirs, self.feature_pe, self.view_pe, dtype)
+        autocast = torch.autocast(features.device.type, torch.bfloat16) if bfloat16 else None
+        with autocast or nullcontext():
             out = self.mlp(inputs)
         return torch.sigmoid(out.float())
 
-    def _autocast(self, device: torch.device):
+    def _bfloat16(self, device: torch.device) -> bool:
+        """Whether the layers run under bfloat16 autocast on ``device``."""
         if self.precision == "float32":
-            return nullcontext()
+            return False
         if device not in self._checked_devices:
             self._checked_devices[device] = bfloat16_supported(device)
             if not self._checked_devices[device]:
@@ -78,6 +83,4 @@ class MLPFeaHead(nn.Module):
                     f"tensorfields: no native bfloat16 on {device}; shading in float32",
                     file=sys.stderr,
                 )
-        if not self._checked_devices[device]:
-            return nullcontext()
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return self._checked_devices[device]

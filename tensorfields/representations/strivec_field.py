@@ -47,8 +47,11 @@ class CoveringCubes:
     ids: list[Int[Tensor, "n k"]]
     weights: list[Float[Tensor, "n k"]]
 
-    def __getitem__(self, mask: Bool[Tensor, " n"]) -> CoveringCubes:
-        return CoveringCubes([i[mask] for i in self.ids], [w[mask] for w in self.weights])
+    def __getitem__(self, index: Int[Tensor, " m"]) -> CoveringCubes:
+        return CoveringCubes(
+            [i.index_select(0, index) for i in self.ids],
+            [w.index_select(0, index) for w in self.weights],
+        )
 
     def covered(self) -> Bool[Tensor, " n"]:
         """Points some cube covers at every scale."""

@@ -69,7 +69,7 @@ class TensoRFField(RadianceField):
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"], located: None = None
     ) -> Float[Tensor, "n 3"]:
-        features = self.basis(self.appearance_field.features(self.normalize(xyz)))
+        features = self.appearance_field.projected(self.normalize(xyz), self.basis.weight)
         return self.head(features, view_dirs)
 
     def voxel_size(self) -> Float[Tensor, "3"]:

@@ -6,7 +6,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from tensorfields.core.interp import vm_interp, vm_interp_summed
+from tensorfields.core.interp import vm_interp, vm_interp_summed, vm_project
 from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
 from tensorfields.representations.rank import RankedComponents
 
@@ -55,6 +55,12 @@ class VM(RankedComponents, nn.Module):
 
     def features(self, xyz: Float[Tensor, "n 3"]) -> Float[Tensor, "n f"]:
         return self(xyz).flatten(1)
+
+    def projected(
+        self, xyz: Float[Tensor, "n 3"], basis: Float[Tensor, "f k"]
+    ) -> Float[Tensor, "n f"]:
+        """``features(xyz) @ basis.T`` in one fused pass where native (TensoRF's basis_mat)."""
+        return vm_project(xyz, self._planes(), list(self.lines), basis)
 
     def summed(
         self, xyz: Float[Tensor, "n 3"], value: Float[Tensor, " n"] | None = None

@@ -22,13 +22,40 @@ def _inputs(n: int, features: int, dtype, device, spread: float = 3.0, seed: int
 def test_native_matches_reference(native_module, device, dtype, bands, n) -> None:
     f, d = _inputs(n, 27, dtype, device)
     reference = shading_input_torch(f, d, *bands)
-    native = _ShadingInput.apply(native_module, f, d, *bands)
+    native = _ShadingInput.apply(native_module, f, d, *bands, False)
     tol = {"atol": 2e-6, "rtol": 1e-5} if dtype == torch.float32 else {}
     torch.testing.assert_close(native, reference, **tol)
     grad = torch.randn_like(reference)
     (expected,) = torch.autograd.grad(reference, f, grad)
     (got,) = torch.autograd.grad(native, f, grad)
     torch.testing.assert_close(got, expected, **{"atol": 2e-5, "rtol": 1e-5} if tol else {})
+
+
+@pytest.mark.parametrize("n", [0, 1, 700])
+def test_bfloat16_output_is_the_rounded_float_one(native_module, n) -> None:
+    """What the MLP's autocast would have cast to, written directly (CPU); the backward takes
+    the bfloat16 gradient autocast hands back and returns float32 feature gradients."""
+    f, d = _inputs(n, 27, torch.float32, "cpu")
+    reference = shading_input_torch(f, d, 2, 2).to(torch.bfloat16)
+    native = shading_input(f, d, 2, 2, dtype=torch.bfloat16)
+    assert native.dtype == torch.bfloat16 and "ShadingInput" in type(native.grad_fn).__name__
+    # The float values agree to ~2e-7 before rounding, so at most a last-bit difference.
+    torch.testing.assert_close(native.float(), reference.float(), atol=1e-6, rtol=2**-8)
+    assert (native != reference).sum() <= 0.01 * native.numel()
+    grad = torch.randn(reference.shape).to(torch.bfloat16)
+    (expected,) = torch.autograd.grad(reference, f, grad)
+    (got,) = torch.autograd.grad(native, f, grad)
+    assert got.dtype == torch.float32
+    # The backward reads the bfloat16 sines and cosines (relative error 2^-9).
+    torch.testing.assert_close(got, expected, atol=0.05, rtol=2**-7)
+
+
+def test_bfloat16_reference_and_cuda_routes_cast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_BACKEND", "torch")
+    f, d = _inputs(6, 4, torch.float32, "cpu")
+    out = shading_input(f, d, 1, 1, dtype=torch.bfloat16)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, shading_input_torch(f, d, 1, 1).to(torch.bfloat16))
 
 
 def test_float_sines_are_accurate_over_a_wide_range(native_module, device) -> None:
@@ -55,7 +82,7 @@ def test_native_gradcheck(native_module, device) -> None:
     f, d = _inputs(5, 4, torch.float64, device, spread=1.0)
 
     def fn(features):
-        return _ShadingInput.apply(native_module, features, d, 3, 2)
+        return _ShadingInput.apply(native_module, features, d, 3, 2, False)
 
     assert torch.autograd.gradcheck(fn, (f,))
 
@@ -83,3 +110,5 @@ def test_bad_inputs_raise_clear_errors(native_module) -> None:
     out = native_module.shading_input_fwd(f, d, 2, 2)
     with pytest.raises(RuntimeError, match="out must have 34 columns, got 40"):
         native_module.shading_input_bwd(out, out, 5, 2, 1)
+    with pytest.raises(RuntimeError, match="bfloat16 shading input needs float32 CPU"):
+        native_module.shading_input_fwd(f.double(), d.double(), 2, 2, True)

@@ -11,16 +11,23 @@ import pytest
 import torch
 
 from tensorfields.core import native
-from tensorfields.core._torch_impl import cp_interp_torch, vm_interp_summed_torch, vm_interp_torch
+from tensorfields.core._torch_impl import (
+    cp_interp_torch,
+    vm_interp_summed_torch,
+    vm_interp_torch,
+    vm_project_torch,
+)
 from tensorfields.core.interp import (
     LINE_AXES,
     PLANE_AXES,
     _CPInterp,
     _VMInterp,
     _VMInterpSummed,
+    _VMProject,
     cp_interp,
     vm_interp,
     vm_interp_summed,
+    vm_project,
 )
 
 
@@ -75,9 +82,9 @@ def _assert_grads_close(ref, nat, atol=1e-4):
         assert (a - b).abs().max().item() <= atol * scale, f"gradient of factor {i}"
 
 
-def _assert_matches(ref, nat, factors):
+def _assert_matches(ref, nat, factors, rtol=0.0):
     """Same output (atol 1e-5) and same gradients of every factor for one upstream gradient."""
-    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(nat, ref, atol=1e-5, rtol=rtol)
     grad = torch.randn_like(ref)
     _assert_grads_close(
         torch.autograd.grad(ref, factors, grad), torch.autograd.grad(nat, factors, grad)
@@ -110,6 +117,38 @@ def test_vm_summed_native_matches_reference(ops, res, components):
     _assert_matches(vm_interp_summed_torch(xyz, planes, lines), reused, [*planes, *lines])
 
 
+def _basis(components: int, width: int = 27, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(width, 3 * components, generator=g, dtype=dtype).requires_grad_()
+
+
+@pytest.mark.parametrize(("res", "components"), CASES)
+@pytest.mark.parametrize("width", [1, 27, 40])
+def test_vm_project_native_matches_reference(ops, res, components, width):
+    """The fused appearance feature: outputs and the gradients of the factors and the basis."""
+    planes, lines = _factors(res, components)
+    basis = _basis(components, width)
+    xyz = _points(200, res)
+    ref = vm_project_torch(xyz, planes, lines, basis)
+    nat = _VMProject.apply(ops, xyz, basis, *planes, *lines)
+    assert nat.shape == (xyz.shape[0], width)
+    # Sums of 3C products in another order (and fused multiply-adds, as BLAS uses).
+    _assert_matches(ref, nat, [*planes, *lines, basis], rtol=1e-5)
+
+
+def test_vm_project_routes_and_checks_the_basis(ops):
+    planes, lines = _factors((6, 5, 4), 3)
+    xyz = torch.rand(50, 3) * 2 - 1
+    basis = _basis(3, 5)
+    assert type(vm_project(xyz, planes, lines, basis).grad_fn).__name__ == "_VMProjectBackward"
+    with pytest.raises(ValueError, match=r"basis must be \(F, 9\)"):
+        vm_project(xyz, planes, lines, torch.randn(5, 8))
+    with pytest.raises(RuntimeError, match=r"basis must be"):
+        ops.vm_project_fwd(xyz, planes, lines, torch.randn(5, 8))
+    with pytest.raises(RuntimeError, match=r"grad_out must be"):
+        ops.vm_project_bwd(torch.zeros(50, 4), xyz, planes, lines, basis.detach())
+
+
 @pytest.mark.parametrize(("res", "components"), CASES)
 def test_cp_native_matches_reference(ops, res, components):
     lines = [torch.randn(1, components, r, 1).requires_grad_() for r in res]
@@ -132,11 +171,20 @@ def test_several_threads_reduce_their_gradients(ops):
         grad = torch.randn_like(ref)
         nat_grads = torch.autograd.grad(nat, [*planes, *lines], grad)
         cp_nat = torch.autograd.grad(_CPInterp.apply(ops, xyz, *lines).sum(), lines)
+        basis = _basis(8, 11)
+        proj = _VMProject.apply(ops, xyz, basis, *planes, *lines)
+        proj_grad = torch.randn_like(proj)
+        proj_grads = torch.autograd.grad(proj, [*planes, *lines, basis], proj_grad)
     finally:
         torch.set_num_threads(threads)
     torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
     _assert_grads_close(torch.autograd.grad(ref, [*planes, *lines], grad), nat_grads)
     _assert_grads_close(torch.autograd.grad(cp_interp_torch(xyz, lines).sum(), lines), cp_nat)
+    proj_ref = vm_project_torch(xyz, planes, lines, basis)
+    torch.testing.assert_close(proj, proj_ref, atol=1e-4, rtol=0)
+    _assert_grads_close(
+        torch.autograd.grad(proj_ref, [*planes, *lines, basis], proj_grad), proj_grads
+    )
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -144,11 +192,17 @@ def test_tiny_batches(ops, n):
     res = (6, 5, 4)
     planes, lines = _factors(res, 3)
     xyz = torch.rand(n, 3) * 2 - 1
+    basis = _basis(3, 4)
     for ref, nat, factors in (
         (vm_interp_torch(xyz, planes, lines), vm_interp(xyz, planes, lines), planes + lines),
         (cp_interp_torch(xyz, lines), cp_interp(xyz, lines), lines),
+        (
+            vm_project_torch(xyz, planes, lines, basis),
+            vm_project(xyz, planes, lines, basis),
+            [*planes, *lines, basis],
+        ),
     ):
-        assert type(nat.grad_fn).__name__.startswith(("_VMInterp", "_CPInterp"))
+        assert type(nat.grad_fn).__name__.startswith(("_VMInterp", "_CPInterp", "_VMProject"))
         _assert_matches(ref, nat, factors)
 
 
@@ -161,6 +215,13 @@ def test_gradcheck_float64(ops):
     )
     assert torch.autograd.gradcheck(
         lambda *f: _CPInterp.apply(ops, xyz, *f), tuple(lines), eps=1e-6, atol=1e-6
+    )
+    basis = _basis(2, 3, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda b, *f: _VMProject.apply(ops, xyz, b, *f),
+        (basis, *planes, *lines),
+        eps=1e-6,
+        atol=1e-6,
     )
 
 
@@ -180,6 +241,10 @@ def test_cuda_matches_reference(ops, res, components):
         ref = ref_fn(xyz, *split)
         nat = op.apply(ops, xyz, *used)
         _assert_matches(ref, nat, used)
+    basis = _basis(components).detach().to("cuda").requires_grad_()
+    ref = vm_project_torch(xyz, factors[:3], factors[3:], basis)
+    nat = vm_project(xyz, factors[:3], factors[3:], basis)  # native lookups, then cuBLAS
+    _assert_matches(ref, nat, [*factors, basis], rtol=1e-5)
 
 
 def test_bad_shapes_raise_clearly(ops):
