@@ -107,6 +107,47 @@ TF_HOST_DEVICE inline void encode_row(const scalar_t* f, const scalar_t* d,
   encode_block(d, int64_t(3), s.V, pe, pe + 3 * s.V);
 }
 
+#ifndef __CUDACC__
+// CPU float row: every scaled input of the row (features' bands, then the direction's) in one
+// array padded to whole vectors, so that one call computes all sines and cosines with no
+// scalar remainder (the remainders of two short calls cost more than the vector work).
+constexpr int64_t kRowValues = 256;
+
+inline void encode_row(const float* f, const float* d, const EncodingShape& s, float* row) {
+  for (int64_t j = 0; j < s.F; ++j) row[j] = f[j];
+  for (int64_t j = 0; j < 3; ++j) row[s.F + j] = d[j];
+  float* pe = row + s.F + 3;
+  const int64_t nf = s.F * s.P, nd = 3 * s.V, total = nf + nd;
+  if (total + 16 > kRowValues) {  // wider than the buffers: block by block
+    encode_block(f, s.F, s.P, pe, pe + nf);
+    encode_block(d, int64_t(3), s.V, pe + 2 * nf, pe + 2 * nf + nd);
+    return;
+  }
+  float scaled[kRowValues], sines[kRowValues], cosines[kRowValues];
+  float largest = 0;
+  const auto put = [&](const float* x, int64_t count, int64_t bands, float* dst) {
+    for (int64_t j = 0; j < count; ++j) {
+      float scale = 1;
+      for (int64_t k = 0; k < bands; ++k, scale *= 2) dst[j * bands + k] = x[j] * scale;
+      if (bands > 0) largest = std::max(largest, std::fabs(dst[j * bands + bands - 1]));
+    }
+  };
+  put(f, s.F, s.P, scaled);
+  put(d, 3, s.V, scaled + nf);
+  const int64_t padded = (total + 15) / 16 * 16;
+  for (int64_t e = total; e < padded; ++e) scaled[e] = 0;
+  if (largest < kPolyRange) {
+    sin_cos_poly(scaled, padded, 1.0f, sines, cosines);
+  } else {  // rare: large or non-finite features
+    for (int64_t e = 0; e < total; ++e) sin_cos(scaled[e], sines + e, cosines + e);
+  }
+  std::copy(sines, sines + nf, pe);
+  std::copy(cosines, cosines + nf, pe + nf);
+  std::copy(sines + nf, sines + total, pe + 2 * nf);
+  std::copy(cosines + nf, cosines + total, pe + 2 * nf + nd);
+}
+#endif
+
 // d row / d f_j: the identity column plus 2^k cos for the sines and -2^k sin for the cosines.
 template <typename scalar_t>
 TF_HOST_DEVICE inline void encode_row_grad(const scalar_t* grad, const scalar_t* row,

@@ -36,7 +36,7 @@ void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t
 #pragma omp parallel num_threads(threads_for(n, 0))
   {
     const std::vector<scalar_t> zeros(C, scalar_t(0));
-    std::vector<scalar_t> row(C);
+    std::vector<scalar_t> row(C), acc(C);
     const scalar_t* pr[4];
     const scalar_t* lr[4];
 #pragma omp for schedule(static)
@@ -49,16 +49,17 @@ void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t
         }
       }
       const auto t = vm_taps(p + 3 * k, P, L, C);
-      scalar_t total = 0;
+      // Summed: the pairs' products add up channel by channel (vectorised), then the channels
+      // (a float sum over c is one serial chain of adds: a third of this loop's time).
+      if (summed) std::fill(acc.begin(), acc.end(), scalar_t(0));
       for (int i = 0; i < 3; ++i) {
         rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
         rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
         scalar_t* dst = summed ? row.data() : o + (3 * k + i) * C;
         vm_pair(dst, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
-        if (summed)
-          for (int64_t c = 0; c < C; ++c) total += dst[c];
+        if (summed) axpy(acc.data(), scalar_t(1), dst, C);
       }
-      if (summed) o[k] = total;
+      if (summed) o[k] = sum_of(acc.data(), C);
     }
   }
 }

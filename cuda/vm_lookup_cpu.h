@@ -267,5 +267,17 @@ inline VMTaps<scalar_t> vm_taps(const scalar_t* p, const Factors<scalar_t>& P,
   return t;
 }
 
+// Sum of C values in four independent chains (a float sum does not vectorise without
+// reassociation, and one chain waits on every add).
+template <typename scalar_t>
+inline scalar_t sum_of(const scalar_t* x, int64_t C) {
+  scalar_t s[4] = {0, 0, 0, 0};
+  int64_t c = 0;
+  for (; c + 4 <= C; c += 4)
+    for (int j = 0; j < 4; ++j) s[j] += x[c + j];
+  for (; c < C; ++c) s[0] += x[c];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 }  // namespace lookup
 }  // namespace tf

@@ -12,6 +12,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.data.cameras import Cameras
+from tensorfields.models.optimizers import DenseAdam
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Model(nn.Module):
 
     def make_optimizer(self, lr_scale: float = 1.0) -> torch.optim.Optimizer:
         """One fused Adam over ``param_groups`` (TensoRF's betas)."""
-        return torch.optim.Adam(self.param_groups(lr_scale), betas=(0.9, 0.99), fused=True)
+        return DenseAdam(self.param_groups(lr_scale), betas=(0.9, 0.99))
 
     def render_batch(self, batch, training: bool) -> RenderOutput:
         """Render a training batch (:mod:`tensorfields.data.batches`) of this model's kind."""
