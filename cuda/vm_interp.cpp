@@ -41,13 +41,7 @@ void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t
     const scalar_t* lr[4];
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < n; ++k) {
-      if (k + kPrefetch < n) {
-        const auto ahead = vm_taps(p + 3 * (k + kPrefetch), P, L, C);
-        for (int i = 0; i < 3; ++i) {
-          prefetch(P.data[i], ahead.plane[i], 4, C, false);
-          prefetch(L.data[i], ahead.line[i], 2, C, false);
-        }
-      }
+      if (k + kPrefetch < n) prefetch_point(vm_taps(p + 3 * (k + kPrefetch), P, L, C), P, L, C);
       const auto t = vm_taps(p + 3 * k, P, L, C);
       // Summed: the pairs' products add up channel by channel (vectorised), then the channels
       // (a float sum over c is one serial chain of adds: a third of this loop's time).

@@ -267,6 +267,27 @@ inline VMTaps<scalar_t> vm_taps(const scalar_t* p, const Factors<scalar_t>& P,
   return t;
 }
 
+// The plane value of one lookup: the weighted sum of its 4 rows.
+template <typename scalar_t>
+inline void plane_value(scalar_t* __restrict__ dst, const scalar_t* const rows[4],
+                        const scalar_t* w, int64_t C) {
+  const scalar_t* __restrict__ p0 = rows[0];
+  const scalar_t* __restrict__ p1 = rows[1];
+  const scalar_t* __restrict__ p2 = rows[2];
+  const scalar_t* __restrict__ p3 = rows[3];
+  for (int64_t c = 0; c < C; ++c) dst[c] = w[0] * p0[c] + w[1] * p1[c] + w[2] * p2[c] + w[3] * p3[c];
+}
+
+// Prefetches the plane and line rows one point's lookups will read.
+template <typename scalar_t>
+inline void prefetch_point(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
+                           const Factors<scalar_t>& L, int64_t C) {
+  for (int i = 0; i < 3; ++i) {
+    prefetch(P.data[i], t.plane[i], 4, C, false);
+    prefetch(L.data[i], t.line[i], 2, C, false);
+  }
+}
+
 // Sum of C values in four independent chains (a float sum does not vectorise without
 // reassociation, and one chain waits on every add).
 template <typename scalar_t>

@@ -31,16 +31,6 @@ constexpr int64_t kLanes = 16;
 
 inline int64_t padded(int64_t width) { return (width + kLanes - 1) / kLanes * kLanes; }
 
-template <typename scalar_t>
-inline void plane_value(scalar_t* __restrict__ dst, const scalar_t* const rows[4],
-                        const scalar_t* w, int64_t C) {
-  const scalar_t* __restrict__ p0 = rows[0];
-  const scalar_t* __restrict__ p1 = rows[1];
-  const scalar_t* __restrict__ p2 = rows[2];
-  const scalar_t* __restrict__ p3 = rows[3];
-  for (int64_t c = 0; c < C; ++c) dst[c] = w[0] * p0[c] + w[1] * p1[c] + w[2] * p2[c] + w[3] * p3[c];
-}
-
 // Plane values (3, C), line values (3, C) and their products (3C) of one point.
 template <typename scalar_t>
 inline void pair_values(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
@@ -55,15 +45,6 @@ inline void pair_values(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
     line_value(lv + i * C, lr[0], lr[1], t.line[i].w, C);
   }
   for (int64_t j = 0; j < 3 * C; ++j) row[j] = pv[j] * lv[j];
-}
-
-template <typename scalar_t>
-inline void prefetch_point(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
-                           const Factors<scalar_t>& L, int64_t C) {
-  for (int i = 0; i < 3; ++i) {
-    prefetch(P.data[i], t.plane[i], 4, C, false);
-    prefetch(L.data[i], t.line[i], 2, C, false);
-  }
 }
 
 // One 64-byte vector of scalar_t (GCC / Clang vector extensions: one AVX-512 register, or two

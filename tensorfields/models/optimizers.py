@@ -36,7 +36,7 @@ class OptimizerSet:
             opt.load_state_dict(state[name])
 
 
-def _node_major(t: torch.Tensor) -> torch.Tensor:
+def _contiguous_view(t: torch.Tensor) -> torch.Tensor:
     """A contiguous view of a channels_last ``(1, C, H, W)`` tensor (its ``(1, H, W, C)``
     permutation, same storage); other tensors as they are."""
     if (
@@ -78,7 +78,7 @@ class DenseAdam(torch.optim.Adam):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 group_of_p = (p, p.grad, state["exp_avg"], state["exp_avg_sq"])
                 if len({t.stride() for t in group_of_p}) == 1:  # one layout: view them alike
-                    group_of_p = tuple(_node_major(t) for t in group_of_p)
+                    group_of_p = tuple(_contiguous_view(t) for t in group_of_p)
                 for dst, t in zip(tensors, (*group_of_p, state["step"]), strict=True):
                     dst.append(t)
             if not tensors[0]:
