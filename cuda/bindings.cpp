@@ -73,6 +73,11 @@ std::vector<at::Tensor> vm_project_bwd_cpu(const at::Tensor& grad_out, const at:
                                            const std::vector<at::Tensor>& planes,
                                            const std::vector<at::Tensor>& lines,
                                            const at::Tensor& basis);
+// CPU only (on a GPU the Python wrapper composes vm_interp's summed mode and compositing).
+std::vector<at::Tensor> vm_density_transmittance_cpu(
+    const at::Tensor& xyz, const std::vector<at::Tensor>& planes,
+    const std::vector<at::Tensor>& lines, const at::Tensor& t_starts, const at::Tensor& t_ends,
+    const at::Tensor& ray_indices, int64_t n_rays, double shift, double scale, double eps);
 
 #ifdef TF_WITH_CUDA
 TF_DECLARE_OPS(cuda)
@@ -295,6 +300,30 @@ at::Tensor transmittance_bwd(const at::Tensor& grad_weights, const at::Tensor& g
               grad_transmittance.contiguous(), sigmas.contiguous(), t_starts.contiguous(),
               t_ends.contiguous(), ray_indices.contiguous(), weights.contiguous(),
               transmittance.contiguous(), n_rays);
+}
+
+// The VM density pass that stops each ray where it turns opaque (CPU only).
+std::vector<at::Tensor> vm_transmittance(const at::Tensor& xyz,
+                                         const std::vector<at::Tensor>& planes,
+                                         const std::vector<at::Tensor>& lines,
+                                         const at::Tensor& t_starts, const at::Tensor& t_ends,
+                                         const at::Tensor& ray_indices, int64_t n_rays,
+                                         double shift, double scale, double eps) {
+  check_points(xyz);
+  const int64_t C = components(planes, "planes");
+  check_factors(xyz, planes, false, C);
+  check_factors(xyz, lines, true, C);
+  check_samples(t_starts, "t_starts", ray_indices, n_rays);
+  check_like(t_starts, xyz, {xyz.size(0)}, "t_starts");
+  check_like(t_ends, xyz, {xyz.size(0)}, "t_ends");
+  TORCH_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale >= 0 && eps >= 0,
+              "shift and scale must be finite, scale and eps >= 0; got ", shift, ", ", scale,
+              ", ", eps);
+  TORCH_CHECK(xyz.is_cpu(), "vm_density_transmittance runs on CPU tensors (compose "
+              "vm_interp_fwd(summed=True) with render_transmittance_fwd elsewhere)");
+  return vm_density_transmittance_cpu(xyz.contiguous(), planes, lines, t_starts.contiguous(),
+                                      t_ends.contiguous(), ray_indices.contiguous(), n_rays,
+                                      shift, scale, eps);
 }
 
 // values: (s, C) like the weights, or a 1-D placeholder (accumulate the weights alone).
@@ -525,6 +554,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "grads of the 3 planes, the 3 lines and the basis (none for xyz); CPU",
         py::arg("grad_out"), py::arg("xyz"), py::arg("planes"), py::arg("lines"),
         py::arg("basis"));
+  m.def("vm_density_transmittance", &tf::vm_transmittance,
+        "per ray, front to back: summed VM values and the transmittance in front of each "
+        "sample, sigma = softplus(v + shift) * scale; both 0 from the first sample with "
+        "T < eps on (never looked up); no grad, CPU",
+        py::arg("xyz"), py::arg("planes"), py::arg("lines"), py::arg("t_starts"),
+        py::arg("t_ends"), py::arg("ray_indices"), py::arg("n_rays"), py::arg("shift"),
+        py::arg("scale"), py::arg("eps"));
   m.def("cp_interp_fwd", &tf::cp_fwd, "CP lookups (n, C)", py::arg("xyz"), py::arg("lines"));
   m.def("cp_interp_bwd", &tf::cp_bwd, "grads of the 3 lines (none for xyz)",
         py::arg("grad_out"), py::arg("xyz"), py::arg("lines"));

@@ -27,15 +27,6 @@
 namespace tf {
 namespace {
 
-// [start, end) of each ray's samples; ray_indices must be sorted (checked by the caller).
-std::vector<int64_t> ray_offsets(const int64_t* ray, int64_t s, int64_t n_rays) {
-  std::vector<int64_t> offsets(n_rays + 1);
-  at::parallel_for(0, n_rays + 1, 1024, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) offsets[r] = std::lower_bound(ray, ray + s, r) - ray;
-  });
-  return offsets;
-}
-
 template <typename scalar_t>
 struct Packed {
   const scalar_t *sigma, *t0, *t1;

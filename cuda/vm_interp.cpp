@@ -43,17 +43,16 @@ void vm_fwd_loop(const scalar_t* p, int64_t n, int64_t C, const Factors<scalar_t
     for (int64_t k = 0; k < n; ++k) {
       if (k + kPrefetch < n) prefetch_point(vm_taps(p + 3 * (k + kPrefetch), P, L, C), P, L, C);
       const auto t = vm_taps(p + 3 * k, P, L, C);
-      // Summed: the pairs' products add up channel by channel (vectorised), then the channels
-      // (a float sum over c is one serial chain of adds: a third of this loop's time).
-      if (summed) std::fill(acc.begin(), acc.end(), scalar_t(0));
+      if (summed) {
+        o[k] = summed_value(t, P, L, zeros.data(), C, row.data(), acc.data());
+        continue;
+      }
       for (int i = 0; i < 3; ++i) {
         rows_of(P.data[i], t.plane[i], 4, zeros.data(), pr);
         rows_of(L.data[i], t.line[i], 2, zeros.data(), lr);
-        scalar_t* dst = summed ? row.data() : o + (3 * k + i) * C;
-        vm_pair(dst, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
-        if (summed) axpy(acc.data(), scalar_t(1), dst, C);
+        vm_pair(o + (3 * k + i) * C, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w,
+                t.line[i].w, C);
       }
-      if (summed) o[k] = sum_of(acc.data(), C);
     }
   }
 }

@@ -1,6 +1,6 @@
-// CPU helpers of the fused factor lookups, shared by vm_interp.cpp and vm_project.cpp: where a
-// lookup reads (taps), prefetching, the channel-last views of the factors and the per-thread
-// gradient buffers with their reduction. Conventions and speed notes: vm_interp.cpp.
+// CPU helpers of the fused factor lookups, shared by vm_interp.cpp, vm_project.cpp and
+// vm_transmittance.cpp: where a lookup reads (taps), prefetching, the channel-last views of the
+// factors and the per-thread gradient buffers with their reduction. Conventions and speed notes: vm_interp.cpp.
 #pragma once
 
 #include <torch/extension.h>
@@ -298,6 +298,26 @@ inline scalar_t sum_of(const scalar_t* x, int64_t C) {
     for (int j = 0; j < 4; ++j) s[j] += x[c + j];
   for (; c < C; ++c) s[0] += x[c];
   return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// One point's sum over the three pairs and C channels (vm_interp's summed mode, a TensoRF
+// density): the pairs' products add up channel by channel (vectorised), then the channels in
+// sum_of's chains (one serial chain of adds was a third of the summed loop's time). row and
+// acc are scratch rows of C values.
+template <typename scalar_t>
+inline scalar_t summed_value(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
+                             const Factors<scalar_t>& L, const scalar_t* zeros, int64_t C,
+                             scalar_t* row, scalar_t* acc) {
+  const scalar_t* pr[4];
+  const scalar_t* lr[4];
+  std::fill(acc, acc + C, scalar_t(0));
+  for (int i = 0; i < 3; ++i) {
+    rows_of(P.data[i], t.plane[i], 4, zeros, pr);
+    rows_of(L.data[i], t.line[i], 2, zeros, lr);
+    vm_pair(row, pr[0], pr[1], pr[2], pr[3], lr[0], lr[1], t.plane[i].w, t.line[i].w, C);
+    axpy(acc, scalar_t(1), row, C);
+  }
+  return sum_of(acc, C);
 }
 
 }  // namespace lookup

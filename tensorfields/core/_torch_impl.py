@@ -188,6 +188,31 @@ def render_transmittance_torch(
     return weights, transmittance
 
 
+def vm_density_transmittance_torch(
+    xyz: Float[Tensor, "s 3"],
+    planes: Sequence[Float[Tensor, "1 c h w"]],
+    lines: Sequence[Float[Tensor, "1 c l 1"]],
+    t_starts: Float[Tensor, " s"],
+    t_ends: Float[Tensor, " s"],
+    ray_indices: Int[Tensor, " s"],
+    n_rays: int,
+    shift: float,
+    scale: float,
+    eps: float,
+) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+    """Summed VM values ``v`` of packed samples and the transmittance ``T`` in front of each,
+    with ``sigma = softplus(v + shift) * scale``; both 0 where ``T < eps`` (the ray is opaque
+    there, and the native op never looks those samples up)."""
+    value = vm_interp_summed_torch(xyz, planes, lines)
+    sigmas = F.softplus(value + shift) * scale
+    _, transmittance = render_transmittance_torch(
+        sigmas, t_starts, t_ends, ray_indices, n_rays, eps
+    )
+    if eps > 0:
+        value = torch.where(transmittance >= eps, value, torch.zeros_like(value))
+    return value, transmittance
+
+
 def accumulate_along_rays_torch(
     weights: Float[Tensor, " s"],
     values: Float[Tensor, "s c"] | None,

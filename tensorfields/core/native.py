@@ -30,6 +30,7 @@ CPU_SOURCES = (
     "bindings.cpp",
     "vm_interp.cpp",
     "vm_project.cpp",
+    "vm_transmittance.cpp",
     "march.cpp",
     "composite.cpp",
     "occupancy.cpp",

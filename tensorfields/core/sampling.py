@@ -73,4 +73,7 @@ def sample_points(
 ) -> Float[Tensor, "s 3"]:
     """World positions of the interval midpoints."""
     mid = 0.5 * (t_starts + t_ends)
-    return origins[ray_indices] + directions[ray_indices] * mid[:, None]
+    # One gather of the rays' (origin, direction) rows: index_select of 6 columns is several
+    # times faster on CPU than two advanced-indexing gathers of 3.
+    rays = torch.cat([origins, directions], dim=1).index_select(0, ray_indices)
+    return torch.addcmul(rays[:, :3], rays[:, 3:], mid[:, None])

@@ -218,16 +218,9 @@ class MarchedFieldModel(Model):
             # A cheap no-grad pass finds where each ray is already opaque; samples behind that
             # point cannot change the image, so the differentiable pass skips them (and reuses
             # the densities of the others instead of recomputing them).
-            with torch.no_grad():
-                features = field.density_features(xyz, located=located)
-                _, transmittance = render_transmittance(
-                    field.density_from_features(features) * cfg.distance_scale,
-                    t0,
-                    t1,
-                    ray_idx,
-                    n,
-                    early_stop_eps=cfg.termination_threshold,
-                )
+            features, transmittance = field.density_transmittance(
+                xyz, t0, t1, ray_idx, n, cfg.distance_scale, cfg.termination_threshold, located
+            )
             alive = _positions(transmittance > cfg.termination_threshold)
             ray_idx, t0, t1, xyz, reuse = (
                 v.index_select(0, alive) for v in (ray_idx, t0, t1, xyz, features)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from tensorfields.core.render import render_transmittance
 from tensorfields.representations.shading import MLPFeaHead, Precision
 
 
@@ -51,6 +52,34 @@ class RadianceField(nn.Module):
         located: Located | None = None,
     ) -> Float[Tensor, " n"]:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def density_transmittance(
+        self,
+        xyz: Float[Tensor, "s 3"],
+        t_starts: Float[Tensor, " s"],
+        t_ends: Float[Tensor, " s"],
+        ray_indices: Int[Tensor, " s"],
+        n_rays: int,
+        scale: float,
+        eps: float,
+        located: Located | None = None,
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+        """No-grad: density features of packed samples (``reuse`` for ``density_features``)
+        and the transmittance in front of each, compositing ``density * scale``; from the
+        first sample of a ray with transmittance below ``eps`` on, the transmittance is 0 (and
+        the features are unused). Fields with a fused pass that stops at that point override
+        this."""
+        features = self.density_features(xyz, located=located)
+        _, transmittance = render_transmittance(
+            self.density_from_features(features) * scale,
+            t_starts,
+            t_ends,
+            ray_indices,
+            n_rays,
+            early_stop_eps=eps,
+        )
+        return features, transmittance
 
     def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
         return F.softplus(features + self.density_shift)

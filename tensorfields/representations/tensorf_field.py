@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from tensorfields.representations.cp import CP
@@ -65,6 +65,34 @@ class TensoRFField(RadianceField):
         is this function's no-grad result for the same points, so a differentiable pass after
         a no-grad one only pays for the backward."""
         return self.density_field.summed(self.normalize(xyz), reuse)
+
+    def density_transmittance(
+        self,
+        xyz: Float[Tensor, "s 3"],
+        t_starts: Float[Tensor, " s"],
+        t_ends: Float[Tensor, " s"],
+        ray_indices: Int[Tensor, " s"],
+        n_rays: int,
+        scale: float,
+        eps: float,
+        located: None = None,
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+        """VM density: one pass per ray that stops where the ray turns opaque (CP: the
+        generic two passes)."""
+        if not isinstance(self.density_field, VM):
+            return super().density_transmittance(
+                xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps, located
+            )
+        return self.density_field.summed_transmittance(
+            self.normalize(xyz),
+            t_starts,
+            t_ends,
+            ray_indices,
+            n_rays,
+            self.density_shift,
+            scale,
+            eps,
+        )
 
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"], located: None = None

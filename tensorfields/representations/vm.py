@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from tensorfields.core.interp import vm_interp, vm_interp_summed, vm_project
+from tensorfields.core.opaque import vm_density_transmittance
 from tensorfields.representations.grid_factors import LINE_AXES, PLANE_AXES, resize_factor
 from tensorfields.representations.rank import RankedComponents
 
@@ -67,6 +68,32 @@ class VM(RankedComponents, nn.Module):
     ) -> Float[Tensor, " n"]:
         """Sum over pairs and components; ``value`` reuses a no-grad result for these points."""
         return vm_interp_summed(xyz, self._planes(), list(self.lines), value)
+
+    def summed_transmittance(
+        self,
+        xyz: Float[Tensor, "s 3"],
+        t_starts: Float[Tensor, " s"],
+        t_ends: Float[Tensor, " s"],
+        ray_indices: Int[Tensor, " s"],
+        n_rays: int,
+        shift: float,
+        scale: float,
+        eps: float,
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+        """``summed`` at packed samples with the transmittance in front of each, both 0 where
+        the ray is already opaque (:func:`vm_density_transmittance`); no gradient."""
+        return vm_density_transmittance(
+            xyz,
+            self._planes(),
+            list(self.lines),
+            t_starts,
+            t_ends,
+            ray_indices,
+            n_rays,
+            shift,
+            scale,
+            eps,
+        )
 
     def _planes(self) -> list[Tensor]:
         return [self.masked(plane) for plane in self.planes]

@@ -1,0 +1,151 @@
+"""The no-grad density pass that stops each ray where it turns opaque: native vs reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tensorfields.core._torch_impl import (
+    render_transmittance_torch,
+    vm_density_transmittance_torch,
+    vm_interp_summed_torch,
+)
+from tensorfields.core.interp import LINE_AXES, PLANE_AXES
+from tensorfields.core.opaque import vm_density_transmittance
+from tensorfields.representations.tensorf_field import TensoRFField
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("TF_BACKEND", raising=False)
+
+
+def _factors(res, components, gain, dtype, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    planes = [
+        torch.rand(1, components, res[b], res[a], generator=g, dtype=dtype) for a, b in PLANE_AXES
+    ]
+    lines = [
+        torch.rand(1, components, res[c], 1, generator=g, dtype=dtype) * gain for c in LINE_AXES
+    ]
+    return [f.to(device) for f in planes], [f.to(device) for f in lines]
+
+
+def _rays(per_ray: list[int], dtype, device="cpu", seed=1):
+    """Packed samples along straight rays through (and past) the [-1, 1] box."""
+    g = torch.Generator().manual_seed(seed)
+    ray_idx = torch.repeat_interleave(torch.arange(len(per_ray)), torch.tensor(per_ray))
+    origins = torch.rand(len(per_ray), 3, generator=g, dtype=dtype) * 0.4 - 1.4
+    directions = torch.nn.functional.normalize(
+        torch.rand(len(per_ray), 3, generator=g, dtype=dtype) + 0.5, dim=-1
+    )
+    step = 0.05
+    rank = torch.arange(ray_idx.numel()) - torch.repeat_interleave(
+        torch.cumsum(torch.tensor(per_ray), 0) - torch.tensor(per_ray), torch.tensor(per_ray)
+    )
+    t0 = rank.to(dtype) * step
+    t1 = t0 + step
+    xyz = origins[ray_idx] + directions[ray_idx] * (0.5 * (t0 + t1))[:, None]
+    return [x.to(device) for x in (xyz, t0, t1, ray_idx)]
+
+
+PER_RAY = [80, 0, 1, 120, 3, 0, 60, 200]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("gain", "eps"), [(0.3, 1e-4), (6.0, 1e-4), (6.0, 0.0), (6.0, 0.5)])
+def test_native_matches_reference(native_module, device, dtype, gain, eps):
+    planes, lines = _factors((9, 7, 11), 5, gain, dtype, device)
+    xyz, t0, t1, ray_idx = _rays(PER_RAY, dtype, device)
+    args = (planes, lines, t0, t1, ray_idx, len(PER_RAY), -1.0, 3.0, eps)
+    value, trans = vm_density_transmittance(xyz, *args)
+    ref_value, ref_trans = vm_density_transmittance_torch(xyz, *args)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(value, ref_value, **tol)
+    torch.testing.assert_close(trans, ref_trans, **tol)
+    # Each ray keeps a prefix of its samples; the dense factors make some rays opaque early.
+    kept = trans > 0
+    if gain > 1 and eps > 0:
+        assert (~kept).sum() > 0.3 * xyz.shape[0]
+    for r in range(len(PER_RAY)):
+        ray_kept = kept[ray_idx == r]
+        assert not (ray_kept[1:] & ~ray_kept[:-1]).any()  # no sample kept after a dropped one
+
+
+def test_reference_is_the_two_passes():
+    planes, lines = _factors((6, 5, 4), 3, 6.0, torch.float64)
+    xyz, t0, t1, ray_idx = _rays([40, 25], torch.float64)
+    value, trans = vm_density_transmittance_torch(
+        xyz, planes, lines, t0, t1, ray_idx, 2, -1.0, 3.0, 1e-3
+    )
+    raw = vm_interp_summed_torch(xyz, planes, lines)
+    sigmas = torch.nn.functional.softplus(raw - 1.0) * 3.0
+    _, full = render_transmittance_torch(sigmas, t0, t1, ray_idx, 2, 0.0)
+    alive = full >= 1e-3
+    torch.testing.assert_close(trans, torch.where(alive, full, 0.0))
+    torch.testing.assert_close(value, torch.where(alive, raw, 0.0))
+    assert alive.any() and not alive.all()
+
+
+def test_no_samples_and_no_rays(native_module):
+    planes, lines = _factors((4, 4, 4), 2, 1.0, torch.float32)
+    empty = torch.zeros(0)
+    value, trans = native_module.vm_density_transmittance(
+        torch.zeros(0, 3),
+        planes,
+        lines,
+        empty,
+        empty,
+        torch.zeros(0, dtype=torch.long),
+        0,
+        0.0,
+        1.0,
+        1e-4,
+    )
+    assert value.shape == trans.shape == (0,)
+
+
+def test_bad_inputs_raise_clearly(native_module):
+    planes, lines = _factors((4, 4, 4), 2, 1.0, torch.float32)
+    xyz, t0, t1, ray_idx = _rays([5, 5], torch.float32)
+    op = native_module.vm_density_transmittance
+    with pytest.raises(RuntimeError, match="ray_indices must be sorted"):
+        op(xyz, planes, lines, t0, t1, ray_idx.flip(0), 2, 0.0, 1.0, 1e-4)
+    with pytest.raises(RuntimeError, match=r"t_ends must be \[10\]"):
+        op(xyz, planes, lines, t0, t1[:4], ray_idx, 2, 0.0, 1.0, 1e-4)
+    with pytest.raises(RuntimeError, match="scale and eps >= 0"):
+        op(xyz, planes, lines, t0, t1, ray_idx, 2, 0.0, 1.0, -1.0)
+    with pytest.raises(RuntimeError, match=r"ray_indices must lie in \[0, n_rays\)"):
+        op(xyz, planes, lines, t0, t1, ray_idx, 1, 0.0, 1.0, 1e-4)
+
+
+def test_backend_torch_runs_the_reference(monkeypatch: pytest.MonkeyPatch, native_module):
+    planes, lines = _factors((5, 5, 5), 2, 6.0, torch.float32)
+    xyz, t0, t1, ray_idx = _rays([30, 30], torch.float32)
+    calls = []
+    monkeypatch.setattr(
+        "tensorfields.core.opaque.vm_density_transmittance_torch",
+        lambda *a: calls.append(1) or vm_density_transmittance_torch(*a),
+    )
+    vm_density_transmittance(xyz, planes, lines, t0, t1, ray_idx, 2, 0.0, 1.0, 1e-4)
+    assert not calls  # native
+    monkeypatch.setenv("TF_BACKEND", "torch")
+    vm_density_transmittance(xyz, planes, lines, t0, t1, ray_idx, 2, 0.0, 1.0, 1e-4)
+    assert calls
+
+
+@pytest.mark.parametrize("kind", ["vm", "cp"])
+def test_field_pass_matches_the_generic_two_passes(native_module, kind):
+    """TensoRF's VM field takes the fused pass; it gives what the generic pass gives."""
+    aabb = torch.tensor([-1.5, -1.5, -1.5, 1.5, 1.5, 1.5])
+    field = TensoRFField(aabb, (12, 10, 8), kind=kind, density_components=4, init_scale=2.0)
+    field.density_shift = 0.0
+    xyz, t0, t1, ray_idx = _rays(PER_RAY, torch.float32)
+    xyz = xyz * 1.5
+    args = (xyz, t0, t1, ray_idx, len(PER_RAY), 25.0, 1e-4)
+    features, trans = field.density_transmittance(*args)
+    generic_features, generic_trans = super(TensoRFField, field).density_transmittance(*args)
+    kept = generic_trans > 0
+    assert kept.any() and not kept.all()
+    torch.testing.assert_close(trans, generic_trans, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(features[kept], generic_features[kept], atol=1e-5, rtol=1e-5)
