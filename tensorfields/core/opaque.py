@@ -14,11 +14,17 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from tensorfields.core._torch_impl import vm_density_transmittance_torch
-from tensorfields.core.interp import _channels_last, vm_interp_summed
+from tensorfields.core.interp import _channels_last
 from tensorfields.core.native import ops_for
-from tensorfields.core.render import render_transmittance
 
-__all__ = ["vm_density_transmittance"]
+__all__ = ["has_fused_density_pass", "vm_density_transmittance"]
+
+
+def has_fused_density_pass(xyz: Tensor) -> bool:
+    """Whether :func:`vm_density_transmittance` runs natively for points like ``xyz``: on a
+    CPU only, where a loop per ray that stops early beats two passes over every sample (a GPU
+    prefers those two passes, each parallel over samples, so fields compose them there)."""
+    return xyz.is_cpu and ops_for([xyz]) is not None
 
 
 @torch.no_grad()
@@ -39,24 +45,17 @@ def vm_density_transmittance(
     :func:`render_transmittance` gives it for ``sigma = softplus(v + shift) * scale``. Both are
     0 from each ray's first sample with ``T < eps`` on. No gradient.
 
-    Natively on CPU, each ray runs front to back and stops there, so samples behind an opaque
-    surface are never looked up. On CUDA the two native passes run over every sample (in
-    parallel, which a GPU prefers to a loop per ray).
+    Natively (CPU, :func:`has_fused_density_pass`), each ray runs front to back and stops
+    there, so samples behind an opaque surface are never looked up; elsewhere the reference
+    runs.
     """
     if len(planes) != 3 or len(lines) != 3:
         raise ValueError(f"expected 3 planes and 3 lines, got {len(planes)} and {len(lines)}")
     ops = ops_for([xyz, *planes, *lines, t_starts, t_ends])
-    if ops is None or ray_indices.dtype != torch.long:
+    if ops is None or not xyz.is_cpu or ray_indices.dtype != torch.long:
         return vm_density_transmittance_torch(
             xyz, planes, lines, t_starts, t_ends, ray_indices, n_rays, shift, scale, eps
         )
-    if not xyz.is_cpu:
-        value = vm_interp_summed(xyz, planes, lines)
-        sigmas = torch.nn.functional.softplus(value + shift) * scale
-        _, transmittance = render_transmittance(sigmas, t_starts, t_ends, ray_indices, n_rays, eps)
-        if eps > 0:
-            value = torch.where(transmittance >= eps, value, torch.zeros_like(value))
-        return value, transmittance
     factors = _channels_last([*planes, *lines])
     value, transmittance = ops.vm_density_transmittance(
         xyz,

@@ -8,6 +8,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from tensorfields.core.opaque import has_fused_density_pass
 from tensorfields.representations.cp import CP
 from tensorfields.representations.radiance_field import RadianceField
 from tensorfields.representations.vm import VM
@@ -77,9 +78,9 @@ class TensoRFField(RadianceField):
         eps: float,
         located: None = None,
     ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
-        """VM density: one pass per ray that stops where the ray turns opaque (CP: the
-        generic two passes)."""
-        if not isinstance(self.density_field, VM):
+        """VM density on a CPU: one native pass per ray that stops where the ray turns opaque
+        (CP, a GPU or no native build: the generic two passes)."""
+        if not isinstance(self.density_field, VM) or not has_fused_density_pass(xyz):
             return super().density_transmittance(
                 xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps, located
             )
