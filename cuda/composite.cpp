@@ -14,7 +14,7 @@
 // Accumulation (twin of accumulate_along_rays_torch): out[r] = sum_{i in r} w_i * v_i (v = 1
 // when no values are given: the opacity), one ray per task, so no atomics and a fixed order.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

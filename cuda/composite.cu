@@ -3,7 +3,7 @@
 // [start, end) comes from a pass over the sorted ray indices. Accumulation: one thread per ray
 // forward (a fixed summation order, no atomics), one per sample backward.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

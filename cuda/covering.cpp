@@ -2,7 +2,7 @@
 // candidates its index cell lists, and their normalised inverse-distance weights (see
 // covering_job.h; the oracle is covering_tensors in tensorfields/core/local_tensors.py).
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

@@ -1,6 +1,6 @@
 // Strivec's covering-cube lookup on CUDA: the GPU twin of covering.cpp, one thread a point.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -7,7 +7,7 @@
 // normalised to sum to 1. Slots without a cube get id -1 and weight 0.
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // TensoRF's shading-MLP input on CPU: features, view direction and their positional
 // encodings in one pass, and the features' gradient (see encoding_job.h).
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

@@ -1,6 +1,6 @@
 // TensoRF's shading-MLP input on CUDA: the GPU twin of encoding.cpp, one thread a row.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

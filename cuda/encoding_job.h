@@ -6,7 +6,7 @@
 // reads the sines and cosines back from the forward's output instead of recomputing them.
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <algorithm>
 #include <cmath>

@@ -8,7 +8,7 @@
 // (a Strivec density) returns sum_r out[i, r] without writing the (n, r) block, and its backward
 // takes that (n,) gradient directly.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

@@ -1,7 +1,7 @@
 // Strivec's local CP tri-vector lookups on CUDA: the GPU twin of local_cp.cpp (see there).
 // One thread per (point, component); the backward scatters with atomicAdd.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -1,7 +1,7 @@
 // The arithmetic of a local CP lookup, shared by local_cp.cpp and local_cp.cu (see there).
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <cstdint>
 

@@ -9,7 +9,7 @@
 // as bit (flat & 7) of byte (flat >> 3). No occupancy (empty bitfield): every interval is kept.
 // Output is packed (nerfacc's layout): ray indices, t_starts, t_ends, sorted by ray then t.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

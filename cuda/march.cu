@@ -3,7 +3,7 @@
 // One thread per ray; marching counts each ray's kept intervals, prefix-sums the counts on the
 // device, then writes the intervals at their offsets.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -1,7 +1,7 @@
 // Host-side description of a marching job, shared by march.cpp and march.cu.
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <cstdint>
 

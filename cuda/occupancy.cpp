@@ -6,7 +6,7 @@
 // Bit layout as in march.cpp: cell flat index (i * Y + j) * Z + k -> bit (flat & 7) of byte
 // (flat >> 3).
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

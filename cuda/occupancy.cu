@@ -2,7 +2,7 @@
 // cube max-pool dilation, bit packing; see there). One thread per output byte reads the
 // thresholded cells in the window of each of its 8 cells.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

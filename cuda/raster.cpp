@@ -7,7 +7,7 @@
 // alpha < 1/255; stop before a Gaussian that would leave transmittance T <= 1e-4.
 // colour = sum alpha_g T_g c_g + T_final * background, alpha = 1 - T_final.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 

@@ -2,7 +2,7 @@
 // tensors tensorfields calls gsplat instead, so there is no CUDA twin.
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <vector>
 

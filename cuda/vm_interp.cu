@@ -7,7 +7,7 @@
 // contiguous outputs. Backward scatters with atomicAdd (float and double, sm_60+) into
 // channel-last gradients, returned as channels_last (1, C, H, W) tensors; no gradient for xyz.
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>

@@ -3,7 +3,7 @@
 // factors and the per-thread gradient buffers with their reduction. Conventions and speed notes: vm_interp.cpp.
 #pragma once
 
-#include <torch/extension.h>
+#include "aten_headers.h"
 
 #include <ATen/Parallel.h>
 #include <omp.h>
