@@ -158,10 +158,12 @@ def test_cp_native_matches_reference(ops, res, components):
     _assert_matches(ref, nat, lines)
 
 
-def test_several_threads_reduce_their_gradients(ops):
+@pytest.mark.parametrize("components", [2, 8])
+def test_several_threads_reduce_their_gradients(ops, components):
     """The session runs one thread; the per-thread gradient buffers need at least two (and
-    ``kPointsPerThread`` = 512 points per thread)."""
-    planes, lines = _factors((20, 11, 14), 8)
+    ``kPointsPerThread`` = 512 points per thread). Also the summed mode, and fewer channels
+    than threads."""
+    planes, lines = _factors((20, 11, 14), components)
     xyz = _points(3000, (20, 11, 14))
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
@@ -171,15 +173,22 @@ def test_several_threads_reduce_their_gradients(ops):
         grad = torch.randn_like(ref)
         nat_grads = torch.autograd.grad(nat, [*planes, *lines], grad)
         cp_nat = torch.autograd.grad(_CPInterp.apply(ops, xyz, *lines).sum(), lines)
-        basis = _basis(8, 11)
+        basis = _basis(components, 11)
         proj = _VMProject.apply(ops, xyz, basis, *planes, *lines)
         proj_grad = torch.randn_like(proj)
         proj_grads = torch.autograd.grad(proj, [*planes, *lines, basis], proj_grad)
+        summed = _VMInterpSummed.apply(ops, xyz, None, *planes, *lines)
+        summed_grad = torch.randn_like(summed)
+        summed_grads = torch.autograd.grad(summed, [*planes, *lines], summed_grad)
     finally:
         torch.set_num_threads(threads)
     torch.testing.assert_close(nat, ref, atol=1e-5, rtol=0)
     _assert_grads_close(torch.autograd.grad(ref, [*planes, *lines], grad), nat_grads)
     _assert_grads_close(torch.autograd.grad(cp_interp_torch(xyz, lines).sum(), lines), cp_nat)
+    summed_ref = vm_interp_summed_torch(xyz, planes, lines)
+    _assert_grads_close(
+        torch.autograd.grad(summed_ref, [*planes, *lines], summed_grad), summed_grads
+    )
     proj_ref = vm_project_torch(xyz, planes, lines, basis)
     torch.testing.assert_close(proj, proj_ref, atol=1e-4, rtol=0)
     _assert_grads_close(
