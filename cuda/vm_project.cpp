@@ -47,12 +47,20 @@ inline void pair_values(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
   for (int64_t j = 0; j < 3 * C; ++j) row[j] = pv[j] * lv[j];
 }
 
-// One 64-byte vector of scalar_t (GCC / Clang vector extensions: one AVX-512 register, or two
-// or four narrower ones), with unaligned loads and stores.
+// One hardware vector of scalar_t (GCC / Clang vector extensions): 64 bytes where the build
+// has AVX-512, else 32 (AVX2 and NEON builds; a 64-byte vector without AVX-512 made the fused
+// forward twice as slow as lookups plus a separate matmul on an AVX2 CPU), with unaligned
+// loads and stores.
+#ifdef __AVX512F__
+constexpr int kVectorBytes = 64;
+#else
+constexpr int kVectorBytes = 32;
+#endif
+
 template <typename scalar_t>
 struct Simd {
-  typedef scalar_t vec __attribute__((vector_size(64)));
-  static constexpr int64_t kWidth = 64 / sizeof(scalar_t);
+  typedef scalar_t vec __attribute__((vector_size(kVectorBytes)));
+  static constexpr int64_t kWidth = kVectorBytes / sizeof(scalar_t);
   static vec load(const scalar_t* p) {
     vec v;
     std::memcpy(&v, p, sizeof v);
@@ -62,21 +70,51 @@ struct Simd {
 };
 static_assert(kLanes % Simd<double>::kWidth == 0 && kLanes % Simd<float>::kWidth == 0);
 
-// out (cols) = sum_r x[r] * m[r, :] for a (rows, cols) matrix m, cols a multiple of kLanes;
-// the partial sums stay in registers, two per chunk to hide the add latency.
+// out (kChunks vectors) = sum_r x[r] * m[r, :] for a block of kChunks vectors of columns of a
+// (rows, cols) matrix. All the block's partial sums stay in registers, two per vector (even and
+// odd rows), so each x[r] is broadcast once per block and enough independent sums are in flight
+// to hide the latency of the multiply-adds.
+template <typename scalar_t, int kChunks>
+inline void vec_mat_block(const scalar_t* __restrict__ x, int64_t rows,
+                          const scalar_t* __restrict__ m, int64_t cols,
+                          scalar_t* __restrict__ out) {
+  using S = Simd<scalar_t>;
+  typename S::vec a[kChunks] = {}, b[kChunks] = {};
+  int64_t r = 0;
+  for (; r + 1 < rows; r += 2) {
+    const scalar_t x0 = x[r], x1 = x[r + 1];
+    const scalar_t* m0 = m + r * cols;
+    const scalar_t* m1 = m0 + cols;
+    for (int j = 0; j < kChunks; ++j) {
+      a[j] += x0 * S::load(m0 + j * S::kWidth);
+      b[j] += x1 * S::load(m1 + j * S::kWidth);
+    }
+  }
+  if (r < rows)
+    for (int j = 0; j < kChunks; ++j) a[j] += x[r] * S::load(m + r * cols + j * S::kWidth);
+  for (int j = 0; j < kChunks; ++j) S::store(out + j * S::kWidth, a[j] + b[j]);
+}
+
+// out (cols) = sum_r x[r] * m[r, :] for a (rows, cols) matrix m, cols a multiple of kLanes:
+// blocks of up to 4 vectors of columns.
 template <typename scalar_t>
 inline void vec_mat(const scalar_t* __restrict__ x, int64_t rows, const scalar_t* __restrict__ m,
                     int64_t cols, scalar_t* __restrict__ out) {
-  using S = Simd<scalar_t>;
-  for (int64_t c0 = 0; c0 < cols; c0 += S::kWidth) {
-    typename S::vec a = {}, b = {};
-    int64_t r = 0;
-    for (; r + 1 < rows; r += 2) {
-      a += x[r] * S::load(m + r * cols + c0);
-      b += x[r + 1] * S::load(m + (r + 1) * cols + c0);
-    }
-    if (r < rows) a += x[r] * S::load(m + r * cols + c0);
-    S::store(out + c0, a + b);
+  constexpr int64_t W = Simd<scalar_t>::kWidth;
+  int64_t c0 = 0;
+  for (; c0 + 4 * W <= cols; c0 += 4 * W) vec_mat_block<scalar_t, 4>(x, rows, m + c0, cols, out + c0);
+  switch ((cols - c0) / W) {
+    case 3:
+      vec_mat_block<scalar_t, 3>(x, rows, m + c0, cols, out + c0);
+      break;
+    case 2:
+      vec_mat_block<scalar_t, 2>(x, rows, m + c0, cols, out + c0);
+      break;
+    case 1:
+      vec_mat_block<scalar_t, 1>(x, rows, m + c0, cols, out + c0);
+      break;
+    default:
+      break;
   }
 }
 
