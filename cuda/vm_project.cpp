@@ -47,10 +47,9 @@ inline void pair_values(const VMTaps<scalar_t>& t, const Factors<scalar_t>& P,
   for (int64_t j = 0; j < 3 * C; ++j) row[j] = pv[j] * lv[j];
 }
 
-// One hardware vector of scalar_t (GCC / Clang vector extensions): 64 bytes where the build
-// has AVX-512, else 32 (AVX2 and NEON builds; a 64-byte vector without AVX-512 made the fused
-// forward twice as slow as lookups plus a separate matmul on an AVX2 CPU), with unaligned
-// loads and stores.
+// A vector of scalar_t (GCC / Clang vector extensions) with unaligned loads and stores:
+// 64 bytes (one register) where the build has AVX-512, else 32 (one AVX2 register, two NEON
+// ones). A 64-byte vector on an AVX2 build made the fused forward four times slower.
 #ifdef __AVX512F__
 constexpr int kVectorBytes = 64;
 #else
