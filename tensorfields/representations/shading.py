@@ -7,11 +7,16 @@ from contextlib import nullcontext
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from tensorfields.core._torch_impl import positional_encoding
 from tensorfields.core.encoding import shading_input
+from tensorfields.representations.padded_linear import (
+    linear_with_padded_input_grad,
+    linear_with_padded_rows,
+)
 
 __all__ = ["MLPFeaHead", "bfloat16_supported", "positional_encoding"]
 
@@ -68,8 +73,12 @@ class MLPFeaHead(nn.Module):
         dtype = torch.bfloat16 if bfloat16 else None
         inputs = shading_input(features, view_dirs, self.feature_pe, self.view_pe, dtype)
         autocast = torch.autocast(features.device.type, torch.bfloat16) if bfloat16 else None
+        first, _, middle, _, last = self.mlp
         with autocast or nullcontext():
-            out = self.mlp(inputs)
+            # Same layers as self.mlp(inputs), with products padded where BLAS is slow.
+            hidden = F.relu(linear_with_padded_input_grad(inputs, first), inplace=True)
+            hidden = F.relu(middle(hidden), inplace=True)
+            out = linear_with_padded_rows(hidden, last)
         return torch.sigmoid(out.float())
 
     def _bfloat16(self, device: torch.device) -> bool:
