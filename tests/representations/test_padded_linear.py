@@ -66,6 +66,10 @@ def test_plain_layer_where_padding_cannot_help():
     wide = nn.Linear(10, 8)
     y = torch.randn(5, 10)  # needs no gradient: nothing to pad
     assert linear_with_padded_input_grad(y, wide).grad_fn.name() == wide(y).grad_fn.name()
+    z = torch.randn(5, 10, requires_grad=True)
+    assert "Padded" in linear_with_padded_input_grad(z, wide).grad_fn.name()
+    with torch.autocast("cpu", torch.bfloat16):  # the custom backward would miss its casts
+        assert "Padded" not in linear_with_padded_input_grad(z, wide).grad_fn.name()
 
 
 def test_shading_head_matches_its_sequential_layers():
