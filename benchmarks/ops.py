@@ -12,7 +12,9 @@ medians of ``--repeats`` runs after one warm-up, through the public ops (``vm_in
 ``vm_project``, ``cp_interp``, ...) with ``TF_BACKEND`` switching the implementation; backward
 is ``autograd.grad`` of all factors for a fixed forward graph. ``vm density + T`` is the
 no-grad density pass of a training render (summed VM density and transmittance, each ray
-stopping where it turns opaque; the reference runs every sample).
+stopping where it turns opaque; the reference runs every sample); ``local_cp density + T``
+is Strivec's (three scales of cubes around a shell: covering lookup, density mix, the same
+early stop).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from tensorfields.core.encoding import shading_input
 from tensorfields.core.interp import cp_interp, vm_interp, vm_project
 from tensorfields.core.local_tensors import (
+    LocalScale,
     build_tensor_index,
     covering_tensors,
     is_covered,
@@ -35,7 +38,7 @@ from tensorfields.core.local_tensors import (
 )
 from tensorfields.core.native import load_native
 from tensorfields.core.occupancy import OccupancyGrid, cell_centers, occupancy_bits
-from tensorfields.core.opaque import vm_density_transmittance
+from tensorfields.core.opaque import local_cp_density_transmittance, vm_density_transmittance
 from tensorfields.core.rays import ray_aabb_intersect
 from tensorfields.core.render import render_transmittance
 from tensorfields.core.sampling import march_rays
@@ -99,6 +102,18 @@ def ray_points(rays: int, samples: int, gen: torch.Generator) -> torch.Tensor:
     return (start + t * (end - start)).reshape(-1, 3).contiguous()
 
 
+def _density_pass(xyz: torch.Tensor, samples: int) -> tuple:
+    """The packed-sample arguments of a no-grad density pass over ``ray_points`` (shift 0,
+    density scale 25, stop at T < 1e-4)."""
+    rays = xyz.shape[0] // samples
+    chord = xyz.view(rays, samples, 3)
+    dt = (chord[:, 1] - chord[:, 0]).norm(dim=-1, keepdim=True).expand(rays, samples)
+    t_starts = (torch.arange(samples, device=xyz.device) * dt).reshape(-1)
+    t_ends = t_starts + dt.reshape(-1)
+    ray_indices = torch.arange(rays, device=xyz.device).repeat_interleave(samples)
+    return t_starts, t_ends, ray_indices, rays, 0.0, 25.0, 1e-4
+
+
 def rows_for(
     components: int, size: int, xyz: torch.Tensor, samples: int, repeats: int
 ) -> list[str]:
@@ -112,14 +127,8 @@ def rows_for(
     lines = [factor(size, 1) for _ in range(3)]
     # TensoRF's appearance basis_mat: (27, 3C)
     basis = (0.1 * torch.randn(27, 3 * components, generator=gen)).to(xyz.device).requires_grad_()
-    rays = xyz.shape[0] // samples
-    chord = xyz.view(rays, samples, 3)
-    dt = (chord[:, 1] - chord[:, 0]).norm(dim=-1, keepdim=True).expand(rays, samples)
-    t_starts = (torch.arange(samples, device=xyz.device) * dt).reshape(-1)
-    t_ends = t_starts + dt.reshape(-1)
-    ray_indices = torch.arange(rays, device=xyz.device).repeat_interleave(samples)
     # softplus(v) * 25 on these factors: rays turn opaque after about 20 of 64 samples.
-    density_pass = (t_starts, t_ends, ray_indices, rays, 0.0, 25.0, 1e-4)
+    density_pass = _density_pass(xyz, samples)
     return [
         _row("vm", str(components), f"{size}x{size}", lambda: vm_interp(xyz, planes, lines),
              planes + lines, repeats),
@@ -163,14 +172,23 @@ def rendering_rows(rays: int, device: torch.device, repeats: int) -> list[str]:
     ]  # fmt: skip
 
 
-def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
+def local_cp_rows(xyz: torch.Tensor, samples: int, repeats: int) -> list[str]:
     """Strivec's covering-cube lookup and mix at its finest lego scale: ~1100 cubes (0.1
-    voxels of a shell of points), half-extent 0.075, lines of 32 nodes, up to 4 cubes a point."""
+    voxels of a shell of points), half-extent 0.075, lines of 32 nodes, up to 4 cubes a point;
+    and its density pass over the three lego scales (0.4 / 0.2 / 0.1 voxels, ranks 32 / 24 /
+    16)."""
     gen = torch.Generator().manual_seed(3)
     shell = torch.nn.functional.normalize(torch.randn(20000, 3, generator=gen), dim=-1) * 0.8
-    centres = voxel_means(shell, 0.1).to(xyz.device)
-    half = 0.075
-    index = build_tensor_index(centres, half, half)
+    scales = []
+    for voxel, half, rank, nodes in (
+        (0.4, 0.3, 32, 122),
+        (0.2, 0.15, 24, 62),
+        (0.1, 0.075, 16, 32),
+    ):
+        centres = voxel_means(shell, voxel).to(xyz.device)
+        lines = (0.2 * torch.randn(3, len(centres), nodes, rank, generator=gen)).to(xyz.device)
+        scales.append(LocalScale(centres, half, build_tensor_index(centres, half, half), lines))
+    centres, half, index, _ = scales[-1]
     points = xyz[is_covered(xyz, centres, half, index)]
     ids, weights = covering_tensors(points, centres, half, index, 4)
     rows = [
@@ -185,6 +203,13 @@ def local_cp_rows(xyz: torch.Tensor, repeats: int) -> list[str]:
                  lambda lines=lines: local_cp_mix(points, ids, weights, centres, half, lines),
                  [lines], repeats)
         )  # fmt: skip
+    counts = "/".join(str(len(s.centres)) for s in scales)
+    density_pass = _density_pass(xyz, samples)
+    rows.append(
+        _row("local_cp density + T", "32/24/16", f"{counts} cubes, {len(xyz)} pts",
+             lambda: local_cp_density_transmittance(xyz, scales, 4, *density_pass)[1], [],
+             repeats)
+    )  # fmt: skip
     return rows
 
 
@@ -230,7 +255,7 @@ def main() -> None:
                     "\n".join(rows_for(components, size, xyz, args.samples, args.repeats)),
                     flush=True,
                 )
-        print("\n".join(local_cp_rows(xyz, args.repeats)), flush=True)
+        print("\n".join(local_cp_rows(xyz, args.samples, args.repeats)), flush=True)
         print("\n".join(encoding_rows(device, args.repeats)), flush=True)
     finally:
         if previous is None:

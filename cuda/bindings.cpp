@@ -79,6 +79,15 @@ std::vector<at::Tensor> vm_density_transmittance_cpu(
     const std::vector<at::Tensor>& lines, const at::Tensor& t_starts, const at::Tensor& t_ends,
     const at::Tensor& ray_indices, int64_t n_rays, double shift, double scale, double eps);
 
+// CPU only (on a GPU the Python side composes covering_tensors, local_cp_mix_fwd's summed mode
+// and compositing).
+std::vector<at::Tensor> local_cp_density_transmittance_cpu(
+    const at::Tensor& xyz, const std::vector<at::Tensor>& centres,
+    const std::vector<double>& half_extents, const std::vector<at::Tensor>& aabbs,
+    const std::vector<int64_t>& resolutions, const std::vector<at::Tensor>& cell_slots,
+    const std::vector<at::Tensor>& tables, const std::vector<at::Tensor>& lines, int64_t k,
+    double idw_eps, const at::Tensor& t_starts, const at::Tensor& t_ends,
+    const at::Tensor& ray_indices, int64_t n_rays, double shift, double scale, double eps);
 #ifdef TF_WITH_CUDA
 TF_DECLARE_OPS(cuda)
 constexpr bool kWithCuda = true;
@@ -405,10 +414,9 @@ at::Tensor local_cp_bwd(const at::Tensor& grad_out, const at::Tensor& xyz, const
 
 // xyz (n, 3) and centres (m, 3) of one float dtype; the index: aabb (6) of that dtype, its
 // resolution, cell_slot int64 (cells) and table int64 (slots, c), on xyz's device.
-std::vector<at::Tensor> covering(const at::Tensor& xyz, const at::Tensor& centres,
-                                 double half_extent, const at::Tensor& aabb,
-                                 std::vector<int64_t> resolution, const at::Tensor& cell_slot,
-                                 const at::Tensor& table, int64_t k, double eps) {
+void check_covering(const at::Tensor& xyz, const at::Tensor& centres, double half_extent,
+                    const at::Tensor& aabb, const std::vector<int64_t>& resolution,
+                    const at::Tensor& cell_slot, const at::Tensor& table, int64_t k) {
   check_points(xyz);
   TORCH_CHECK(centres.dim() == 2 && centres.size(1) == 3, "centres must be (m, 3), got ",
               centres.sizes());
@@ -436,8 +444,62 @@ std::vector<at::Tensor> covering(const at::Tensor& xyz, const at::Tensor& centre
                       table.min().item<int64_t>() >= -1,
                   "table ids must lie in [-1, m)");
   }
+}
+
+std::vector<at::Tensor> covering(const at::Tensor& xyz, const at::Tensor& centres,
+                                 double half_extent, const at::Tensor& aabb,
+                                 std::vector<int64_t> resolution, const at::Tensor& cell_slot,
+                                 const at::Tensor& table, int64_t k, double eps) {
+  check_covering(xyz, centres, half_extent, aabb, resolution, cell_slot, table, k);
   TF_DISPATCH(xyz, covering_tensors, xyz.contiguous(), centres.contiguous(), half_extent,
               aabb.contiguous(), resolution, cell_slot.contiguous(), table.contiguous(), k, eps);
+}
+
+// Strivec's density pass that stops each ray where it turns opaque (CPU only): per scale the
+// covering index (as `covering`) and the density lines (3, m, l >= 2, r).
+std::vector<at::Tensor> local_cp_transmittance(
+    const at::Tensor& xyz, const std::vector<at::Tensor>& centres,
+    const std::vector<double>& half_extents, const std::vector<at::Tensor>& aabbs,
+    const std::vector<int64_t>& resolutions, const std::vector<at::Tensor>& cell_slots,
+    const std::vector<at::Tensor>& tables, const std::vector<at::Tensor>& lines, int64_t k,
+    double idw_eps, const at::Tensor& t_starts, const at::Tensor& t_ends,
+    const at::Tensor& ray_indices, int64_t n_rays, double shift, double scale, double eps) {
+  const size_t n = centres.size();
+  TORCH_CHECK(n >= 1 && half_extents.size() == n && aabbs.size() == n &&
+                  resolutions.size() == 3 * n && cell_slots.size() == n && tables.size() == n &&
+                  lines.size() == n,
+              "need one centres, half_extent, aabb, 3 resolution sizes, cell_slot, table and "
+              "lines per scale");
+  std::vector<at::Tensor> centres_c, aabbs_c, slots_c, tables_c, lines_c;
+  for (size_t level = 0; level < n; ++level) {
+    const std::vector<int64_t> resolution(resolutions.begin() + 3 * level,
+                                          resolutions.begin() + 3 * level + 3);
+    check_covering(xyz, centres[level], half_extents[level], aabbs[level], resolution,
+                   cell_slots[level], tables[level], k);
+    const at::Tensor& l = lines[level];
+    TORCH_CHECK(l.dim() == 4 && l.size(0) == 3 && l.size(1) == centres[level].size(0) &&
+                    l.size(2) >= 2,
+                "lines must be (3, m, l >= 2, r) with m = len(centres), got ", l.sizes());
+    check_like(l, xyz, l.sizes(), "lines");
+    centres_c.push_back(centres[level].contiguous());
+    aabbs_c.push_back(aabbs[level].contiguous());
+    slots_c.push_back(cell_slots[level].contiguous());
+    tables_c.push_back(tables[level].contiguous());
+    lines_c.push_back(l.contiguous());
+  }
+  check_samples(t_starts, "t_starts", ray_indices, n_rays);
+  check_like(t_starts, xyz, {xyz.size(0)}, "t_starts");
+  check_like(t_ends, xyz, {xyz.size(0)}, "t_ends");
+  TORCH_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale >= 0 && eps >= 0,
+              "shift and scale must be finite, scale and eps >= 0; got ", shift, ", ", scale,
+              ", ", eps);
+  TORCH_CHECK(xyz.is_cpu(), "local_cp_density_transmittance runs on CPU tensors (compose "
+              "covering_tensors, local_cp_mix_fwd(summed=True) and render_transmittance_fwd "
+              "elsewhere)");
+  return local_cp_density_transmittance_cpu(
+      xyz.contiguous(), centres_c, half_extents, aabbs_c, resolutions, slots_c, tables_c,
+      lines_c, k, idw_eps, t_starts.contiguous(), t_ends.contiguous(), ray_indices.contiguous(),
+      n_rays, shift, scale, eps);
 }
 
 // features (n, F) and dirs (n, 3) of one float dtype; bands >= 0.
@@ -598,6 +660,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "(ids (n, k), weights (n, k)): the k nearest cubes holding each point, IDW weights",
         py::arg("xyz"), py::arg("centres"), py::arg("half_extent"), py::arg("aabb"),
         py::arg("resolution"), py::arg("cell_slot"), py::arg("table"), py::arg("k"),
+        py::arg("eps"));
+  m.def("local_cp_density_transmittance", &tf::local_cp_transmittance,
+        "[v, T, ids per scale..., weights per scale...]: Strivec's summed density features "
+        "and the transmittance, each ray stopped where T < eps (CPU)",
+        py::arg("xyz"), py::arg("centres"), py::arg("half_extents"), py::arg("aabbs"),
+        py::arg("resolutions"), py::arg("cell_slots"), py::arg("tables"), py::arg("lines"),
+        py::arg("k"), py::arg("idw_eps"), py::arg("t_starts"), py::arg("t_ends"),
+        py::arg("ray_indices"), py::arg("n_rays"), py::arg("shift"), py::arg("scale"),
         py::arg("eps"));
   m.def("shading_input_fwd", &tf::encoding_fwd,
         "shading MLP input (n, D): features, view dirs and their positional encodings; "

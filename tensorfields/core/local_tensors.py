@@ -11,6 +11,7 @@ the cubes' CP factors (native where built; its twin is ``local_cp_mix_torch``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -21,6 +22,7 @@ from tensorfields.core._torch_impl import cell_indices, local_cp_features, local
 from tensorfields.core.native import ops_for
 
 __all__ = [
+    "LocalScale",
     "TensorIndex",
     "build_tensor_index",
     "covering_tensors",
@@ -50,6 +52,16 @@ class TensorIndex:
     resolution: tuple[int, int, int]
     cell_slot: Int[Tensor, " cells"]
     table: Int[Tensor, "slots c"]
+
+
+class LocalScale(NamedTuple):
+    """One scale of cubes as a density pass reads it: where they are, how far they reach, their
+    index and their (density) lines."""
+
+    centres: Float[Tensor, "m 3"]
+    half_extent: float
+    index: TensorIndex
+    lines: Float[Tensor, "3 m l r"]
 
 
 def build_tensor_index(

@@ -35,6 +35,7 @@ CPU_SOURCES = (
     "composite.cpp",
     "occupancy.cpp",
     "local_cp.cpp",
+    "local_cp_transmittance.cpp",
     "covering.cpp",
     "encoding.cpp",
     "raster.cpp",

@@ -213,19 +213,20 @@ class MarchedFieldModel(Model):
         xyz = sample_points(origins, directions, ray_idx, t0, t1)
         field = self.field
         reuse = None
-        located = field.locate(xyz)  # the field's lookups, shared by the passes below
         if torch.is_grad_enabled() and ray_idx.numel() > 0:
             # A cheap no-grad pass finds where each ray is already opaque; samples behind that
             # point cannot change the image, so the differentiable pass skips them (and reuses
-            # the densities of the others instead of recomputing them).
-            features, transmittance = field.density_transmittance(
-                xyz, t0, t1, ray_idx, n, cfg.distance_scale, cfg.termination_threshold, located
+            # the densities and the field's lookups of the others instead of recomputing them).
+            features, transmittance, located = field.density_transmittance(
+                xyz, t0, t1, ray_idx, n, cfg.distance_scale, cfg.termination_threshold
             )
             alive = _positions(transmittance > cfg.termination_threshold)
             ray_idx, t0, t1, xyz, reuse = (
                 v.index_select(0, alive) for v in (ray_idx, t0, t1, xyz, features)
             )
             located = _select(located, alive)
+        else:
+            located = field.locate(xyz)  # the field's lookups, shared by the passes below
         features = field.density_features(xyz, reuse, located)
         sigmas = field.density_from_features(features) * cfg.distance_scale
         weights, _ = render_transmittance(sigmas, t0, t1, ray_idx, n)

@@ -63,13 +63,13 @@ class RadianceField(nn.Module):
         n_rays: int,
         scale: float,
         eps: float,
-        located: Located | None = None,
-    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
-        """No-grad: density features of packed samples (``reuse`` for ``density_features``)
-        and the transmittance in front of each, compositing ``density * scale``; from the
-        first sample of a ray with transmittance below ``eps`` on, the transmittance is 0 (and
-        the features are unused). Fields with a fused pass that stops at that point override
-        this."""
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"], Located | None]:
+        """No-grad: density features of packed samples (``reuse`` for ``density_features``),
+        the transmittance in front of each, compositing ``density * scale``, and the samples'
+        lookups (:meth:`locate`) for the passes after this one. From the first sample of a ray
+        with transmittance below ``eps`` on, the transmittance is 0 (and the features and
+        lookups are unused). Fields with a fused pass that stops at that point override this."""
+        located = self.locate(xyz)
         features = self.density_features(xyz, located=located)
         _, transmittance = render_transmittance(
             self.density_from_features(features) * scale,
@@ -79,7 +79,7 @@ class RadianceField(nn.Module):
             n_rays,
             early_stop_eps=eps,
         )
-        return features, transmittance
+        return features, transmittance, located
 
     def density_from_features(self, features: Float[Tensor, " n"]) -> Float[Tensor, " n"]:
         return F.softplus(features + self.density_shift)

@@ -18,6 +18,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from tensorfields.core.local_tensors import (
+    LocalScale,
     TensorIndex,
     build_tensor_index,
     covering_tensors,
@@ -25,6 +26,7 @@ from tensorfields.core.local_tensors import (
     local_cp_mix,
     local_cp_sums,
 )
+from tensorfields.core.opaque import has_fused_density_pass, local_cp_density_transmittance
 from tensorfields.representations.radiance_field import RadianceField
 
 
@@ -222,6 +224,44 @@ class StrivecField(RadianceField):
         ]
         total = local_cp_sums(xyz, parts, reuse)
         return total.masked_fill(~cubes.covered(), float("-inf"))
+
+    @torch.no_grad()
+    def density_transmittance(
+        self,
+        xyz: Float[Tensor, "s 3"],
+        t_starts: Float[Tensor, " s"],
+        t_ends: Float[Tensor, " s"],
+        ray_indices: Int[Tensor, " s"],
+        n_rays: int,
+        scale: float,
+        eps: float,
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"], CoveringCubes]:
+        """On a CPU: one native pass per ray that finds the cubes, the density and the
+        transmittance, and stops where the ray turns opaque (a GPU or no native build: the
+        generic passes over every sample)."""
+        if not has_fused_density_pass(xyz):
+            return super().density_transmittance(
+                xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps
+            )
+        scales = [
+            LocalScale(self.centres(level), s.half_extent, index, lines)
+            for level, (s, index, lines) in enumerate(
+                zip(self.scales, self.indices(), self.density_lines, strict=True)
+            )
+        ]
+        value, transmittance, ids, weights = local_cp_density_transmittance(
+            xyz,
+            scales,
+            self.top_k,
+            t_starts,
+            t_ends,
+            ray_indices,
+            n_rays,
+            self.density_shift,
+            scale,
+            eps,
+        )
+        return value, transmittance, CoveringCubes(ids, weights)
 
     def color(
         self,

@@ -76,15 +76,14 @@ class TensoRFField(RadianceField):
         n_rays: int,
         scale: float,
         eps: float,
-        located: None = None,
-    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"]]:
+    ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"], None]:
         """VM density on a CPU: one native pass per ray that stops where the ray turns opaque
         (CP, a GPU or no native build: the generic two passes)."""
         if not isinstance(self.density_field, VM) or not has_fused_density_pass(xyz):
             return super().density_transmittance(
-                xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps, located
+                xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps
             )
-        return self.density_field.summed_transmittance(
+        features, transmittance = self.density_field.summed_transmittance(
             self.normalize(xyz),
             t_starts,
             t_ends,
@@ -94,6 +93,7 @@ class TensoRFField(RadianceField):
             scale,
             eps,
         )
+        return features, transmittance, None
 
     def color(
         self, xyz: Float[Tensor, "n 3"], view_dirs: Float[Tensor, "n 3"], located: None = None

@@ -1,4 +1,5 @@
-"""The no-grad density pass that stops each ray where it turns opaque: native vs reference."""
+"""The no-grad density passes that stop each ray where it turns opaque (TensoRF's VM density,
+Strivec's local tensors): native vs reference, and the fields that take them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from tensorfields.core._torch_impl import (
     vm_interp_summed_torch,
 )
 from tensorfields.core.interp import LINE_AXES, PLANE_AXES
-from tensorfields.core.opaque import has_fused_density_pass, vm_density_transmittance
+from tensorfields.core.local_tensors import LocalScale, build_tensor_index
+from tensorfields.core.opaque import (
+    has_fused_density_pass,
+    local_cp_density_transmittance,
+    local_cp_density_transmittance_torch,
+    vm_density_transmittance,
+)
+from tensorfields.representations.strivec_field import Scale, StrivecField
 from tensorfields.representations.tensorf_field import TensoRFField
 
 
@@ -147,9 +155,162 @@ def test_field_pass_matches_the_generic_two_passes(native_module, device, kind):
     xyz = xyz * 1.5
     assert has_fused_density_pass(xyz) == (device.type == "cpu")
     args = (xyz, t0, t1, ray_idx, len(PER_RAY), 25.0, 1e-4)
-    features, trans = field.density_transmittance(*args)
-    generic_features, generic_trans = super(TensoRFField, field).density_transmittance(*args)
+    features, trans, _ = field.density_transmittance(*args)
+    generic_features, generic_trans, _ = super(TensoRFField, field).density_transmittance(*args)
     kept = generic_trans > 0
     assert kept.any() and not kept.all()
     torch.testing.assert_close(trans, generic_trans, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(features[kept], generic_features[kept], atol=1e-5, rtol=1e-5)
+
+
+# -- Strivec: local CP tensors at several scales ----------------------------------------------
+
+
+def _local_scales(dtype, gain, counts=(20, 60), halves=(0.6, 0.3), ranks=(3, 5), seed=2):
+    """Random cubes in [-1, 1]^3 (rays run through and past them: some samples are uncovered)."""
+    g = torch.Generator().manual_seed(seed)
+    scales = []
+    for count, half, rank in zip(counts, halves, ranks, strict=True):
+        centres = torch.rand(count, 3, generator=g, dtype=dtype) * 2 - 1
+        lines = torch.rand(3, count, 6, rank, generator=g, dtype=dtype) * gain
+        scales.append(LocalScale(centres, half, build_tensor_index(centres, half, half), lines))
+    return scales
+
+
+def _assert_same_pass(got, want, dtype, eps):
+    """Outputs of the two Strivec passes: on the samples both keep, the same values (-inf where
+    some scale covers nothing), cubes and weights; the transmittance everywhere. Dropped
+    samples (T = 0 when eps > 0) have no cubes."""
+    value, trans, ids, weights = got
+    ref_value, ref_trans, ref_ids, ref_weights = want
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(trans, ref_trans, **tol)
+    kept = (trans > 0) & (ref_trans > 0)
+    torch.testing.assert_close(value[kept], ref_value[kept], **tol)
+    for i, ref_i, w, ref_w in zip(ids, ref_ids, weights, ref_weights, strict=True):
+        assert torch.equal(i[kept], ref_i[kept])
+        torch.testing.assert_close(w[kept], ref_w[kept], **tol)
+        dropped = trans == 0 if eps > 0 else torch.zeros_like(kept)
+        assert (i[dropped] == -1).all() and (w[dropped] == 0).all()
+    return kept
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("gain", "eps"), [(0.5, 1e-4), (4.0, 1e-4), (4.0, 0.0), (4.0, 0.5)])
+def test_local_cp_pass_matches_reference(native_module, dtype, gain, eps):
+    """CPU only: on a GPU the Strivec field composes the per-sample native ops instead."""
+    scales = _local_scales(dtype, gain)
+    xyz, t0, t1, ray_idx = _rays(PER_RAY, dtype)
+    args = (scales, 4, t0, t1, ray_idx, len(PER_RAY), -1.0, 3.0, eps)
+    got = local_cp_density_transmittance(xyz, *args)
+    want = local_cp_density_transmittance_torch(xyz, *args)
+    kept = _assert_same_pass(got, want, dtype, eps)
+    assert torch.isinf(got[0][kept]).any() and torch.isfinite(got[0][kept]).any()
+    if gain > 1 and eps > 0:
+        assert (~kept).sum() > 0.3 * xyz.shape[0]
+    for r in range(len(PER_RAY)):
+        ray_kept = kept[ray_idx == r]
+        assert not (ray_kept[1:] & ~ray_kept[:-1]).any()  # no sample kept after a dropped one
+
+
+def test_local_cp_reference_is_lookup_then_compositing():
+    """The twin's T is render_transmittance of the masked densities, cut where T < eps."""
+    scales = _local_scales(torch.float64, 4.0)
+    xyz, t0, t1, ray_idx = _rays([40, 25], torch.float64)
+    value, trans, _, _ = local_cp_density_transmittance_torch(
+        xyz, scales, 4, t0, t1, ray_idx, 2, -1.0, 3.0, 1e-3
+    )
+    raw, _, _, _ = local_cp_density_transmittance_torch(
+        xyz, scales, 4, t0, t1, ray_idx, 2, -1.0, 3.0, 0.0
+    )
+    sigmas = torch.nn.functional.softplus(raw - 1.0) * 3.0
+    _, full = render_transmittance_torch(sigmas, t0, t1, ray_idx, 2, 0.0)
+    alive = full >= 1e-3
+    torch.testing.assert_close(trans, torch.where(alive, full, 0.0))
+    torch.testing.assert_close(value, torch.where(alive, raw, 0.0))
+    assert alive.any() and not alive.all()
+
+
+def test_local_cp_pass_without_samples(native_module):
+    scales = _local_scales(torch.float32, 1.0)
+    empty = torch.zeros(0)
+    value, trans, ids, weights = local_cp_density_transmittance(
+        torch.zeros(0, 3),
+        scales,
+        4,
+        empty,
+        empty,
+        torch.zeros(0, dtype=torch.long),
+        0,
+        0.0,
+        1.0,
+        1e-4,
+    )
+    assert value.shape == trans.shape == (0,)
+    assert [i.shape for i in ids] == [w.shape for w in weights] == [(0, 4), (0, 4)]
+
+
+def test_local_cp_pass_rejects_bad_inputs(native_module):
+    scales = _local_scales(torch.float32, 1.0)
+    xyz, t0, t1, ray_idx = _rays([5, 5], torch.float32)
+    op = native_module.local_cp_density_transmittance
+
+    def call(centres=None, lines=None, ray=ray_idx, k=4, eps=1e-4):
+        return op(
+            xyz,
+            centres or [s.centres for s in scales],
+            [s.half_extent for s in scales],
+            [s.index.aabb for s in scales],
+            [n for s in scales for n in s.index.resolution],
+            [s.index.cell_slot for s in scales],
+            [s.index.table for s in scales],
+            lines or [s.lines for s in scales],
+            k,
+            1e-6,
+            t0,
+            t1,
+            ray,
+            2,
+            0.0,
+            1.0,
+            eps,
+        )
+
+    with pytest.raises(RuntimeError, match="per scale"):
+        call(centres=[scales[0].centres])
+    with pytest.raises(RuntimeError, match="lines must be"):
+        call(lines=[scales[0].lines, scales[0].lines])
+    with pytest.raises(RuntimeError, match="ray_indices must be sorted"):
+        call(ray=ray_idx.flip(0))
+    with pytest.raises(RuntimeError, match="k must lie in"):
+        call(k=0)
+    with pytest.raises(RuntimeError, match="scale and eps >= 0"):
+        call(eps=-1.0)
+
+
+def test_strivec_field_pass_matches_the_generic_passes(native_module, device):
+    """Strivec's field takes the fused pass on a CPU, with the same densities, transmittance
+    and cubes as the generic passes (on a GPU both are the generic passes)."""
+    aabb = torch.tensor([-1.5, -1.5, -1.5, 1.5, 1.5, 1.5])
+    field = StrivecField(aabb, [Scale(0.4, 0.6, 3, 4), Scale(0.2, 0.3, 2, 4)], [6, 5])
+    g = torch.Generator().manual_seed(3)
+    field.place([torch.rand(20, 3, generator=g) * 2 - 1, torch.rand(60, 3, generator=g) * 2 - 1])
+    with torch.no_grad():
+        for lines in field.density_lines:
+            lines.mul_(10.0)
+    field = field.to(device)
+    field.density_shift = 0.0
+    xyz, t0, t1, ray_idx = _rays(PER_RAY, torch.float32, device)
+    assert has_fused_density_pass(xyz) == (device.type == "cpu")
+    args = (xyz, t0, t1, ray_idx, len(PER_RAY), 25.0, 1e-4)
+    value, trans, cubes = field.density_transmittance(*args)
+    ref_value, ref_trans, ref_cubes = super(StrivecField, field).density_transmittance(*args)
+    got = (value, trans, cubes.ids, cubes.weights)
+    want = (ref_value, ref_trans, ref_cubes.ids, ref_cubes.weights)
+    kept = _assert_same_pass(
+        [v.cpu() if torch.is_tensor(v) else [x.cpu() for x in v] for v in got],
+        [v.cpu() if torch.is_tensor(v) else [x.cpu() for x in v] for v in want],
+        torch.float32,
+        1e-4,
+    )
+    assert kept.any() and not kept.all()
