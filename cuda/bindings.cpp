@@ -311,6 +311,19 @@ at::Tensor transmittance_bwd(const at::Tensor& grad_weights, const at::Tensor& g
               transmittance.contiguous(), n_rays);
 }
 
+// The samples of a density pass that stops each ray where it turns opaque: intervals like xyz's
+// points, ray_indices sorted, and its density constants.
+void check_density_pass(const at::Tensor& xyz, const at::Tensor& t_starts,
+                        const at::Tensor& t_ends, const at::Tensor& ray_indices, int64_t n_rays,
+                        double shift, double scale, double eps) {
+  check_samples(t_starts, "t_starts", ray_indices, n_rays);
+  check_like(t_starts, xyz, {xyz.size(0)}, "t_starts");
+  check_like(t_ends, xyz, {xyz.size(0)}, "t_ends");
+  TORCH_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale >= 0 && eps >= 0,
+              "shift and scale must be finite, scale and eps >= 0; got ", shift, ", ", scale,
+              ", ", eps);
+}
+
 // The VM density pass that stops each ray where it turns opaque (CPU only).
 std::vector<at::Tensor> vm_transmittance(const at::Tensor& xyz,
                                          const std::vector<at::Tensor>& planes,
@@ -322,12 +335,7 @@ std::vector<at::Tensor> vm_transmittance(const at::Tensor& xyz,
   const int64_t C = components(planes, "planes");
   check_factors(xyz, planes, false, C);
   check_factors(xyz, lines, true, C);
-  check_samples(t_starts, "t_starts", ray_indices, n_rays);
-  check_like(t_starts, xyz, {xyz.size(0)}, "t_starts");
-  check_like(t_ends, xyz, {xyz.size(0)}, "t_ends");
-  TORCH_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale >= 0 && eps >= 0,
-              "shift and scale must be finite, scale and eps >= 0; got ", shift, ", ", scale,
-              ", ", eps);
+  check_density_pass(xyz, t_starts, t_ends, ray_indices, n_rays, shift, scale, eps);
   TORCH_CHECK(xyz.is_cpu(), "vm_density_transmittance runs on CPU tensors (compose "
               "vm_interp_fwd(summed=True) with render_transmittance_fwd elsewhere)");
   return vm_density_transmittance_cpu(xyz.contiguous(), planes, lines, t_starts.contiguous(),
@@ -487,12 +495,7 @@ std::vector<at::Tensor> local_cp_transmittance(
     tables_c.push_back(tables[level].contiguous());
     lines_c.push_back(l.contiguous());
   }
-  check_samples(t_starts, "t_starts", ray_indices, n_rays);
-  check_like(t_starts, xyz, {xyz.size(0)}, "t_starts");
-  check_like(t_ends, xyz, {xyz.size(0)}, "t_ends");
-  TORCH_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale >= 0 && eps >= 0,
-              "shift and scale must be finite, scale and eps >= 0; got ", shift, ", ", scale,
-              ", ", eps);
+  check_density_pass(xyz, t_starts, t_ends, ray_indices, n_rays, shift, scale, eps);
   TORCH_CHECK(xyz.is_cpu(), "local_cp_density_transmittance runs on CPU tensors (compose "
               "covering_tensors, local_cp_mix_fwd(summed=True) and render_transmittance_fwd "
               "elsewhere)");

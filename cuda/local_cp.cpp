@@ -23,7 +23,7 @@ namespace {
 
 constexpr int64_t kPointsPerTask = 256;
 
-// summed: out is (n,) and gets each point's sum over the rank (its row is built on the stack).
+// summed: out is (n,) and gets each point's sum over the rank (its row: per-task scratch).
 template <typename scalar_t>
 void mix_forward(const LocalCP<scalar_t>& job, scalar_t* out, bool summed) {
   at::parallel_for(0, job.n, kPointsPerTask, [&](int64_t lo, int64_t hi) {

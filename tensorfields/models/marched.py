@@ -213,10 +213,13 @@ class MarchedFieldModel(Model):
         xyz = sample_points(origins, directions, ray_idx, t0, t1)
         field = self.field
         reuse = None
-        if torch.is_grad_enabled() and ray_idx.numel() > 0:
-            # A cheap no-grad pass finds where each ray is already opaque; samples behind that
-            # point cannot change the image, so the differentiable pass skips them (and reuses
-            # the densities and the field's lookups of the others instead of recomputing them).
+        # A cheap no-grad pass finds where each ray is already opaque; samples behind that point
+        # cannot change the image (by more than the transmittance left, < 1e-4), so the passes
+        # after it skip them and reuse the densities and the field's lookups of the others.
+        # Without gradients it pays only where that pass is fused (stops each ray early); the
+        # generic one would be a second density pass.
+        early_stop = torch.is_grad_enabled() or field.fused_density_pass(xyz)
+        if early_stop and ray_idx.numel() > 0:
             features, transmittance, located = field.density_transmittance(
                 xyz, t0, t1, ray_idx, n, cfg.distance_scale, cfg.termination_threshold
             )

@@ -97,7 +97,8 @@ def _strivec(preset: str) -> ExperimentConfig:
     """Strivec: local CP tri-vectors at 3 scales around points from a coarse TensoRF.
 
     'cpu' follows TensoRF's cpu preset (5000 steps, carving, bfloat16 shading, the same
-    upsampling and occupancy schedule) with a 300-step coarse stage.
+    upsampling and occupancy schedule) with a 300-step coarse stage (64^3 voxels; its shading
+    MLP is small in every preset, see ``coarse_mlp_width``).
     """
     config = ExperimentConfig(method="strivec", model=StrivecModelConfig(), trainer=TrainerConfig())
     if preset == "cpu":

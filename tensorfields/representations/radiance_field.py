@@ -53,6 +53,12 @@ class RadianceField(nn.Module):
     ) -> Float[Tensor, " n"]:
         raise NotImplementedError
 
+    def fused_density_pass(self, xyz: Float[Tensor, "s 3"]) -> bool:
+        """Whether :meth:`density_transmittance` is one pass per ray that stops where the ray
+        turns opaque (worth running without gradients too); else it is the generic passes over
+        every sample."""
+        return False
+
     @torch.no_grad()
     def density_transmittance(
         self,

@@ -225,6 +225,9 @@ class StrivecField(RadianceField):
         total = local_cp_sums(xyz, parts, reuse)
         return total.masked_fill(~cubes.covered(), float("-inf"))
 
+    def fused_density_pass(self, xyz: Float[Tensor, "s 3"]) -> bool:
+        return has_fused_density_pass(xyz)
+
     @torch.no_grad()
     def density_transmittance(
         self,
@@ -239,7 +242,7 @@ class StrivecField(RadianceField):
         """On a CPU: one native pass per ray that finds the cubes, the density and the
         transmittance, and stops where the ray turns opaque (a GPU or no native build: the
         generic passes over every sample)."""
-        if not has_fused_density_pass(xyz):
+        if not self.fused_density_pass(xyz):
             return super().density_transmittance(
                 xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps
             )

@@ -67,6 +67,9 @@ class TensoRFField(RadianceField):
         a no-grad one only pays for the backward."""
         return self.density_field.summed(self.normalize(xyz), reuse)
 
+    def fused_density_pass(self, xyz: Float[Tensor, "s 3"]) -> bool:
+        return isinstance(self.density_field, VM) and has_fused_density_pass(xyz)
+
     def density_transmittance(
         self,
         xyz: Float[Tensor, "s 3"],
@@ -79,7 +82,7 @@ class TensoRFField(RadianceField):
     ) -> tuple[Float[Tensor, " s"], Float[Tensor, " s"], None]:
         """VM density on a CPU: one native pass per ray that stops where the ray turns opaque
         (CP, a GPU or no native build: the generic two passes)."""
-        if not isinstance(self.density_field, VM) or not has_fused_density_pass(xyz):
+        if not self.fused_density_pass(xyz):
             return super().density_transmittance(
                 xyz, t_starts, t_ends, ray_indices, n_rays, scale, eps
             )
