@@ -38,11 +38,6 @@ struct Scale {
 };
 
 template <typename scalar_t>
-inline scalar_t softplus(scalar_t x) {
-  return x > scalar_t(20) ? x : std::log1p(std::exp(x));
-}
-
-template <typename scalar_t>
 struct Pass {
   const scalar_t *t0, *t1;
   const int64_t* offsets;
@@ -86,15 +81,9 @@ void density_transmittance_loop(const Pass<scalar_t>& p,
           p.v[i + j] = sample_value(scales, i + j, rows, row.data());
           o[j] = softplus(p.v[i + j] + p.shift) * p.scale * (p.t1[i + j] - p.t0[i + j]);
         }
-        int64_t j = 0;
-        for (; j < m; ++j) {
-          const scalar_t trans = static_cast<scalar_t>(std::exp(-depth));
-          if (trans < p.eps) break;
-          p.T[i + j] = trans;
-          depth += static_cast<double>(o[j]);
-        }
-        opaque = j < m;
-        i += j;
+        const int64_t kept = scan_transmittance(o, m, p.eps, depth, p.T + i);
+        opaque = kept < m;
+        i += kept;
       }
       for (; i < end; ++i) {  // never reached (or looked up past the opaque point): cleared
         p.v[i] = p.T[i] = 0;

@@ -32,11 +32,6 @@ struct Intervals {
 };
 
 template <typename scalar_t>
-inline scalar_t softplus(scalar_t x) {
-  return x > scalar_t(20) ? x : std::log1p(std::exp(x));
-}
-
-template <typename scalar_t>
 void density_transmittance_loop(const Intervals<scalar_t>& in, int64_t n_rays, int64_t C,
                                 const Factors<scalar_t>& P, const Factors<scalar_t>& L,
                                 scalar_t shift, scalar_t scale, double eps, scalar_t* v,
@@ -72,13 +67,7 @@ void density_transmittance_loop(const Intervals<scalar_t>& in, int64_t n_rays, i
         }
         for (int64_t k = 0; k < m; ++k)
           o[k] = softplus(v[i + k] + shift) * scale * (in.t1[i + k] - in.t0[i + k]);
-        int64_t k = 0;
-        for (; k < m; ++k) {
-          const scalar_t trans = static_cast<scalar_t>(std::exp(-depth));
-          if (trans < threshold) break;
-          T[i + k] = trans;
-          depth += static_cast<double>(o[k]);
-        }
+        const int64_t k = scan_transmittance(o, m, threshold, depth, T + i);
         opaque = k < m;
         i += k;
       }
